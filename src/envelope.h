@@ -1,0 +1,101 @@
+/* envelope.h - the envelope file: one message's sender, recipients and
+ * delivery state, as plain "key value" lines (mailredir.8, SPOOL).
+ *
+ *   version 1
+ *   id 0196A3F2C4E51A2B3C
+ *   created 1795489200            (unix seconds)
+ *   sender alice@lan.example      ("<>" for the null sender)
+ *   origin smtp                   (smtp | sendmail)
+ *   client-addr 127.0.0.1         (smtp: the peer; sendmail: "local")
+ *   client-name localhost
+ *   helo client.lan.example
+ *   uid 1000                      (sendmail: the invoking user's uid; smtp: -1)
+ *   size 1234                     (octets of the content file)
+ *   body 8bitmime                 (7bit | 8bitmime)
+ *   smtputf8 no                   (yes | no)
+ *   attempts 0
+ *   next-try 0                    (unix seconds; 0 = as soon as possible)
+ *   last-try 0
+ *   last-reply 451 4.3.0 ...      (optional; the latest reply or error text)
+ *   rcpt bob@example.net          (one block per recipient, in order:)
+ *   rcpt-status pending           (pending | sent | deferred | failed)
+ *   rcpt-route isp                (optional: the route it took or will take)
+ *   rcpt-reply 250 2.0.0 Ok       (optional: the gateway's last reply for it)
+ *
+ * rcpt-* lines apply to the nearest preceding `rcpt`.  A value is the rest of
+ * the line after one space; values never contain CR, LF or NUL (the formatter
+ * replaces control characters in replies with '?').  Unknown keys, a missing
+ * required key (version, id, created, sender, at least one rcpt), a duplicate
+ * single key, a bad number or a bad address are errors: the file is input.
+ *
+ * Pure: no I/O.  envelope_parse allocates the strings it returns. */
+#ifndef MAILREDIR_ENVELOPE_H
+#define MAILREDIR_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define ENVELOPE_VERSION 1
+#define ENVELOPE_ID_MAX  32
+
+enum rcpt_status { RCPT_PENDING, RCPT_SENT, RCPT_DEFERRED, RCPT_FAILED };
+enum envelope_origin { ORIGIN_SMTP, ORIGIN_SENDMAIL };
+enum envelope_body { BODY_7BIT, BODY_8BITMIME };
+
+struct envelope_rcpt {
+	char *address;
+	enum rcpt_status status;
+	char *route;                   /* NULL = not routed yet */
+	char *reply;                   /* NULL = none yet */
+};
+
+struct envelope {
+	char id[ENVELOPE_ID_MAX + 1];
+	int64_t created;
+	char *sender;                  /* "" = the null sender <> */
+	enum envelope_origin origin;
+	char *client_addr;             /* NULL when unknown */
+	char *client_name;
+	char *helo;
+	long uid;                      /* -1 when not from sendmail */
+	uint64_t size;
+	enum envelope_body body;
+	bool smtputf8;
+	unsigned attempts;
+	int64_t next_try;
+	int64_t last_try;
+	char *last_reply;
+	struct envelope_rcpt *rcpts;
+	size_t nrcpts;
+	size_t rcpts_cap;              /* for envelope_add_rcpt */
+};
+
+/* Zero-initialise (uid = -1, created = 0, ...).  Call before filling by hand. */
+void envelope_init(struct envelope *);
+
+/* Free every string and the recipient array; leaves an initialised envelope. */
+void envelope_clear(struct envelope *);
+
+/* Append a recipient (status pending, no route, no reply); copies address. */
+struct envelope_rcpt *envelope_add_rcpt(struct envelope *, const char *address);
+
+/* Parse buf[0..len) (need not be NUL-terminated) into *env (initialised by
+ * this call).  On -1, err says which line and why, and *env is cleared. */
+int envelope_parse(const char *buf, size_t len, struct envelope *env, struct err *err);
+
+/* Format into a new NUL-terminated string (caller frees); *len set if non-NULL. */
+char *envelope_format(const struct envelope *, size_t *len);
+
+/* "pending", "sent", ...; and the reverse (-1 when unknown). */
+const char *rcpt_status_name(enum rcpt_status);
+int rcpt_status_parse(const char *);
+
+/* What `queue` shows: "queued" (no attempt yet), "deferred" (attempted, some
+ * recipient still pending/deferred).  Held and failed come from the spool
+ * directory, not the envelope. */
+const char *envelope_queue_state(const struct envelope *);
+
+#endif

@@ -1,0 +1,128 @@
+/* spool.h - the durable message store (mailredir.8, SPOOL; PRODUCT.md §2).
+ *
+ * Layout under the spool directory:
+ *   data/ID        the content, exactly as received (CRLF), our Received:
+ *                  line first.  Never moves while the message exists.  A
+ *                  process working on a message holds flock(LOCK_EX) on it.
+ *   incoming/ID    envelope of a message being received: never "queued".
+ *   queue/ID       envelope of a queued or deferred message
+ *   held/ID        envelope of a held message
+ *   failed/ID      envelope of a failed message (kept until delete/retry)
+ *   maildrop/      mode 1733: where users without write access to the spool
+ *                  drop a message (envelope + content in one file) for the
+ *                  daemon to import (mailredir.8, SENDMAIL)
+ * A message's state is the directory its envelope is in; state changes are
+ * one rename(2).  Envelope updates are written to a temporary file, fsynced
+ * and renamed over the old one.
+ *
+ * Durability: spool_commit_batch makes the content and envelope of each
+ * message durable (fdatasync), syncs data/ once, renames each envelope from
+ * incoming/ into queue/ and syncs queue/ once: after it returns 0 for a
+ * message, that message survives a crash.  Before that, a crash leaves it in
+ * incoming/, which spool_recover deletes.
+ *
+ * IDs: 18 upper-case hex digits: 13 of microseconds since the epoch (they
+ * sort by arrival) and 5 random.  Envelope files are untrusted input. */
+#ifndef MAILREDIR_SPOOL_H
+#define MAILREDIR_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "envelope.h"
+#include "err.h"
+
+enum spool_state { SPOOL_QUEUE, SPOOL_HELD, SPOOL_FAILED, SPOOL_STATE_COUNT };
+
+struct spool;            /* an open spool directory */
+struct spool_new;        /* a message being received */
+struct spool_msg;        /* a stored message, locked by this process */
+
+/* Open (and with create, make the directories of) a spool.  Directories are
+ * created 0755 (data/ 0700... see spool.c), maildrop/ 1733. */
+int spool_open(const char *dir, bool create, struct spool **, struct err *);
+void spool_close(struct spool *);
+const char *spool_dir(const struct spool *);
+/* May this process write the spool directly (else: use the maildrop)? */
+bool spool_writable(const struct spool *);
+
+/* At start-up: delete incoming/ envelopes and their content (unless the ID
+ * is also in a state directory: then only the stale incoming/ entry), and
+ * content files in data/ with no envelope that nobody holds locked.  Returns
+ * the number of half-received messages removed, or -1. */
+int spool_recover(struct spool *, struct err *);
+
+/* --- receiving ---------------------------------------------------------- */
+
+/* Create data/ID (O_EXCL, locked) for a new message. */
+int spool_new_begin(struct spool *, struct spool_new **, struct err *);
+const char *spool_new_id(const struct spool_new *);
+/* Append content bytes (buffered; written with write(2), not yet synced). */
+int spool_new_write(struct spool_new *, const void *, size_t, struct err *);
+/* Octets written so far. */
+size_t spool_new_size(const struct spool_new *);
+/* Flush the content and write the envelope to incoming/ID (env->id and
+ * env->size are set from the message).  Not durable yet. */
+int spool_new_finish(struct spool_new *, struct envelope *env, struct err *);
+/* Make finished messages durable and queue them (see above).  Thread-safe
+ * with respect to other spool_new objects: meant for the committer thread.
+ * Returns 0 when all were committed; else -1 and, per message, failed[i]
+ * = true (the message is then still in incoming/ and should be aborted).
+ * `failed` may be NULL when n == 1. */
+int spool_commit_batch(struct spool *, struct spool_new **, size_t n, bool *failed, struct err *);
+/* Forget a message not committed: unlink its files. */
+void spool_new_abort(struct spool_new *);
+/* Release (after commit or abort): closes files and the lock. */
+void spool_new_free(struct spool_new *);
+
+/* --- the maildrop (unprivileged sendmail) ------------------------------- */
+
+/* Write envelope + content into maildrop/ as one file, fsynced, then rename
+ * it to its final name; returns after the directory is synced. */
+int spool_drop(const char *spool_dir, struct envelope *env, const void *content,
+    size_t len, struct err *);
+/* Import every complete maildrop file into queue/ (validating it as
+ * untrusted input; the envelope's uid is replaced by the file owner's).
+ * Bad files are moved aside to maildrop/.bad-NAME and logged.  Returns the
+ * number imported, or -1. */
+int spool_import_drops(struct spool *, struct err *);
+
+/* --- stored messages ---------------------------------------------------- */
+
+struct spool_entry {
+	char id[ENVELOPE_ID_MAX + 1];
+	enum spool_state state;
+};
+
+/* Every message in queue/, held/ and failed/, sorted by ID.  *entries is an
+ * array the caller frees. */
+int spool_list(struct spool *, struct spool_entry **entries, size_t *n, struct err *);
+
+/* Read a message's envelope without locking it (for listing).  *state says
+ * where it was found.  -1 with "no message ID" when there is none. */
+int spool_read(struct spool *, const char *id, enum spool_state *state,
+    struct envelope *env, struct err *);
+
+/* Lock a message and read its envelope.  Returns 0 (locked), 1 (another
+ * process holds it: try later) or -1 (no such message, bad envelope...). */
+int spool_claim(struct spool *, const char *id, struct spool_msg **, struct err *);
+const struct envelope *spool_msg_envelope(const struct spool_msg *);
+struct envelope *spool_msg_envelope_mut(struct spool_msg *);
+enum spool_state spool_msg_state(const struct spool_msg *);
+/* The content file, open read-only; owned by the spool_msg. */
+int spool_msg_content_fd(const struct spool_msg *);
+/* Durably replace the envelope file with the (modified) envelope. */
+int spool_msg_save(struct spool_msg *, struct err *);
+/* Durably move the envelope to another state directory. */
+int spool_msg_move(struct spool_msg *, enum spool_state, struct err *);
+/* Remove the message: envelope first (then it is gone), then content. */
+int spool_msg_delete(struct spool_msg *, struct err *);
+void spool_msg_free(struct spool_msg *);   /* releases the lock */
+
+const char *spool_state_name(enum spool_state);   /* "queue", "held", "failed" */
+
+/* Is `id` syntactically a spool ID?  (Guards every path built from input.) */
+bool spool_id_valid(const char *id);
+
+#endif
