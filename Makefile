@@ -123,10 +123,10 @@ install: all
 	install -m 0644 doc/mailredir.conf.5 $(DESTDIR)$(MANDIR)/man5/mailredir.conf.5
 	install -d $(DESTDIR)/etc
 	[ -e $(DESTDIR)/etc/mailredir.conf ] || install -m 0644 etc/mailredir.conf.example $(DESTDIR)/etc/mailredir.conf
-	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
-	  id mailredir >/dev/null 2>&1 || useradd --system --home-dir /var/spool/mailredir --no-create-home \
+	@# The daemon creates the spool and hands it to this user at its first start.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && ! id mailredir >/dev/null 2>&1; then \
+	  useradd --system --home-dir /var/spool/mailredir --no-create-home \
 	    --shell /usr/sbin/nologin mailredir; \
-	  $(DESTDIR)$(SBINDIR)/mailredir spool-init -c /etc/mailredir.conf; \
 	fi
 
 clean:

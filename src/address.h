@@ -30,11 +30,22 @@ enum address_flags {
 };
 
 /* Check that addr[0..len) is a mailbox (local-part@domain) without angle
- * brackets.  UTF-8 is checked for well-formedness when allowed. */
+ * brackets.  UTF-8 is checked for well-formedness when allowed (malformed
+ * UTF-8 is ADDRESS_BAD_CHAR).  The domain is a name (letters, digits, '-'
+ * inside labels; ASCII labels at most 63 octets) or an address literal
+ * ("[192.0.2.1]", "[IPv6:2001:db8::1]").  "postmaster" is matched without
+ * regard to case.  Checks run in this order, the first failure wins:
+ * empty, octets (BAD_CHAR / NEEDS_UTF8), total length, local part, domain. */
 enum address_result address_check(const char *addr, size_t len, unsigned flags);
+
+/* The same check for a domain alone (EHLO argument, source route, config):
+ * ADDRESS_OK, _EMPTY, _TOO_LONG (> 255), _BAD_DOMAIN, _NEEDS_UTF8, _BAD_CHAR. */
+enum address_result address_check_domain(const char *domain, size_t len, unsigned flags);
 
 /* A short English text for a result, e.g. "the domain is not valid". */
 const char *address_result_text(enum address_result);
+/* "ADDRESS_BAD_DOMAIN"-like names for logs and tests. */
+const char *address_result_name(enum address_result);
 
 /* Pointer to the domain part (after the last '@' outside quotes) inside
  * addr, or NULL when there is none.  addr must be NUL-terminated. */

@@ -8,7 +8,9 @@
  * never reads options from globals.  SIGHUP: load a new tree, swap on success.
  *
  * Durations ("500ms 30s 5m 2h 5d", bare number = seconds) are stored in
- * milliseconds; sizes ("512", "64k", "10M", "1G"; powers of 1024) in bytes. */
+ * milliseconds; sizes ("512", "64k", "10M", "1G"; powers of 1024) in bytes.
+ * Relative paths (spool, tls-ca-file, tls-cert, tls-key, password-file) are
+ * made absolute against the current directory at load. */
 #ifndef MAILREDIR_CONFIG_H
 #define MAILREDIR_CONFIG_H
 
@@ -98,7 +100,9 @@ struct config {
 };
 
 /* Read and check a file.  On error returns -1 with every problem, one per
- * line, in err (FILE:LINE: ...), and *out untouched. */
+ * line, in err (FILE:LINE: ...; err is emptied first, problems sorted by
+ * line), and *out untouched.  `password` in a file that others can read is
+ * one of the problems.  The caller owns *out (config_free). */
 int config_load(const char *path, struct config **out, struct err *err);
 
 /* The same from a string (tests, fuzzing); `name` stands for the file name in
@@ -118,5 +122,10 @@ int config_parse_size(const char *s, uint64_t *bytes);
 /* The first route with neither domains nor senders, or NULL. */
 const struct route *config_default_route(const struct config *);
 const struct route *config_find_route(const struct config *, const char *name);
+
+/* The names of all keys, i = 0, 1, ... until NULL (a name may appear twice:
+ * `user` is a global and a route key).  For the test that every key is in
+ * mailredir.conf.5. */
+const char *config_key_name(size_t i);
 
 #endif

@@ -23,10 +23,16 @@
  *   rcpt-reply 250 2.0.0 Ok       (optional: the gateway's last reply for it)
  *
  * rcpt-* lines apply to the nearest preceding `rcpt`.  A value is the rest of
- * the line after one space; values never contain CR, LF or NUL (the formatter
- * replaces control characters in replies with '?').  Unknown keys, a missing
- * required key (version, id, created, sender, at least one rcpt), a duplicate
- * single key, a bad number or a bad address are errors: the file is input.
+ * the line after one space; values never contain CR, LF, NUL or any other
+ * control character (the formatter replaces them with '?') and are at most
+ * ENVELOPE_VALUE_MAX octets.  Every line ends with LF; empty lines are errors.
+ * Unknown keys, a missing required key (version, id, created, sender, at least
+ * one rcpt), a duplicate single key (or rcpt-* key within one recipient), a
+ * bad number (decimal, no sign or leading zero; uid may be -1), a bad address
+ * (address_check; UTF-8 only with smtputf8 yes; sender "<>" is the null
+ * sender, a recipient may be "postmaster") or more than ENVELOPE_RCPTS_MAX
+ * recipients are errors: the file is input.  Optional keys not present take
+ * envelope_init's values.
  *
  * Pure: no I/O.  envelope_parse allocates the strings it returns. */
 #ifndef MAILREDIR_ENVELOPE_H
@@ -38,8 +44,10 @@
 
 #include "err.h"
 
-#define ENVELOPE_VERSION 1
-#define ENVELOPE_ID_MAX  32
+#define ENVELOPE_VERSION    1
+#define ENVELOPE_ID_MAX     32        /* an id is 1..32 upper-case hex digits */
+#define ENVELOPE_VALUE_MAX  4096      /* octets in one value */
+#define ENVELOPE_RCPTS_MAX  100000    /* recipients in one envelope */
 
 enum rcpt_status { RCPT_PENDING, RCPT_SENT, RCPT_DEFERRED, RCPT_FAILED };
 enum envelope_origin { ORIGIN_SMTP, ORIGIN_SENDMAIL };
@@ -86,7 +94,12 @@ struct envelope_rcpt *envelope_add_rcpt(struct envelope *, const char *address);
  * this call).  On -1, err says which line and why, and *env is cleared. */
 int envelope_parse(const char *buf, size_t len, struct envelope *env, struct err *err);
 
-/* Format into a new NUL-terminated string (caller frees); *len set if non-NULL. */
+/* Format into a new NUL-terminated string (caller frees); *len set if non-NULL.
+ * Keys are written in the order shown above; optional strings only when not
+ * NULL.  Control characters in any value become '?' and a value longer than
+ * ENVELOPE_VALUE_MAX is cut (at a UTF-8 boundary), so the result always
+ * parses when the addresses are valid: for such an envelope
+ * envelope_parse(envelope_format(e)) gives back e exactly. */
 char *envelope_format(const struct envelope *, size_t *len);
 
 /* "pending", "sent", ...; and the reverse (-1 when unknown). */

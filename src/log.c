@@ -19,6 +19,12 @@ log_open(int to_stderr, enum log_level max_level)
 }
 
 void
+log_set_level(enum log_level max_level)
+{
+	log_max = max_level;
+}
+
+void
 log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const int priorities[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };

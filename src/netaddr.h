@@ -25,14 +25,23 @@ bool netaddr_cidr_match(const struct cidr *, const struct sockaddr *);
 bool netaddr_cidr_list_match(const struct cidr *, size_t n, const struct sockaddr *);
 
 /* Split "host:port", "[v6addr]:port", "host" or "[v6addr]" (port defaults to
- * default_port).  host is copied without brackets.  A bare IPv6 address
- * without brackets ("::1") is accepted only when it has no port.
+ * default_port; pass 0 and test for it when a port is required).  host is
+ * copied without brackets.  A bare IPv6 address without brackets ("::1") is
+ * accepted only when it has no port ("::1:25" is one address).  Brackets
+ * must hold an IPv6 address (inet_pton); a host name may contain letters,
+ * digits, '-', '.', '_' (at most 253).
  * 0 / -1 (syntax, port out of 1..65535, host too long). */
 int netaddr_parse_hostport(const char *s, uint16_t default_port,
     char *host, size_t hostsize, uint16_t *port);
 
+/* A numeric IPv4 or IPv6 address (no brackets, no names) and a port into a
+ * sockaddr for bind/connect/match.  0 / -1 (not a numeric address). */
+int netaddr_parse_ip(const char *host, uint16_t port, struct sockaddr_storage *,
+    socklen_t *len);
+
 /* Numeric text of the address ("127.0.0.1", "::1"); IPv4-mapped IPv6 shown
- * as IPv4.  buf at least NETADDR_TEXT_MAX. */
+ * as IPv4; "unknown" for other families.  buf at least NETADDR_TEXT_MAX.
+ * Returns buf. */
 #define NETADDR_TEXT_MAX 64
 char *netaddr_format(const struct sockaddr *, char *buf, size_t size);
 

@@ -28,15 +28,27 @@ enum smtp_verb {
 
 enum smtp_body { SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
 
+/* The reply smtp_parse_error_reply gives is after each result. */
 enum smtp_parse_result {
 	SMTP_PARSE_OK,
-	SMTP_PARSE_UNKNOWN,        /* 500 5.5.1 unrecognised command */
-	SMTP_PARSE_BAD_CHAR,       /* 500 5.5.2 NUL, CR or LF in the line */
-	SMTP_PARSE_SYNTAX,         /* 501 5.5.4 wrong arguments for the verb */
-	SMTP_PARSE_BAD_PATH,       /* 501 5.1.3 (RCPT) / 5.1.7 (MAIL) address syntax */
-	SMTP_PARSE_PATH_TOO_LONG,  /* 501 5.1.3 path longer than 256 octets */
-	SMTP_PARSE_NEEDS_UTF8,     /* 553 5.6.7 8-bit address without SMTPUTF8 */
-	SMTP_PARSE_BAD_PARAM,      /* 555 5.5.4 unknown or malformed MAIL/RCPT parameter */
+	SMTP_PARSE_UNKNOWN,        /* unrecognised verb, or verb not followed by
+	                            * space or end ("MAILX"), empty line:
+	                            * "500 5.5.1 Command unrecognized" */
+	SMTP_PARSE_BAD_CHAR,       /* NUL, CR or LF anywhere in the line:
+	                            * "500 5.5.2 NUL, CR or LF in command line" */
+	SMTP_PARSE_SYNTAX,         /* wrong arguments for the verb: "501 5.5.4 Syntax:
+	                            * " + usage, e.g. "RCPT TO:<address>",
+	                            * "EHLO hostname", "DATA takes no argument" */
+	SMTP_PARSE_BAD_PATH,       /* address syntax: "501 5.1.7 Bad sender address
+	                            * syntax" (MAIL) / "501 5.1.3 Bad recipient
+	                            * address syntax" (RCPT) */
+	SMTP_PARSE_PATH_TOO_LONG,  /* path > 256 octets with <>, local part > 64,
+	                            * mailbox > 254: "501 5.1.3 Path too long" */
+	SMTP_PARSE_NEEDS_UTF8,     /* 8-bit octets in a MAIL path without SMTPUTF8:
+	                            * "553 5.6.7 Non-ASCII address requires SMTPUTF8" */
+	SMTP_PARSE_BAD_PARAM,      /* unknown, malformed or repeated parameter:
+	                            * "555 5.5.4 Unsupported or malformed MAIL FROM
+	                            * parameter" (RCPT: "... RCPT TO parameter") */
 	SMTP_PARSE_RESULT_COUNT
 };
 
@@ -59,18 +71,34 @@ struct smtp_cmd {
 
 /* Parse one command line.  Verbs are case-insensitive; "MAIL FROM:" and
  * "RCPT TO:" allow no space after the colon and also tolerate one (common
- * clients send it).  A source route (<@a,@b:x@y>) is accepted and dropped
- * (RFC 5321 §4.1.2).  RCPT TO:<postmaster> is accepted.  On error *cmd is
- * partly filled (verb is set when the verb was recognised). */
+ * clients send it); the path must be in angle brackets.  A source route
+ * (<@a,@b:x@y>) is accepted and dropped (RFC 5321 §4.1.2).
+ * RCPT TO:<postmaster> is accepted.  Parameters are "KEYWORD[=value]"
+ * separated by spaces, keywords case-insensitive: MAIL takes SIZE=digits
+ * (at most 20, must fit in uint64_t), BODY=7BIT|8BITMIME and SMTPUTF8; RCPT
+ * takes none yet.  HELO/EHLO arguments are not checked beyond being present
+ * (whether to insist on a domain is the session's policy).
+ *
+ * UTF-8: a MAIL path may hold 8-bit octets only with SMTPUTF8 on the same
+ * line.  RCPT cannot see MAIL's SMTPUTF8, so its path is checked with
+ * ADDRESS_ALLOW_UTF8 (well-formed UTF-8 passes) and the SESSION must refuse
+ * a non-ASCII cmd->path when the transaction has no SMTPUTF8.
+ *
+ * The first failure wins, in this order: NUL/CR/LF, verb, the verb's
+ * argument rule, for MAIL/RCPT "FROM:"/"TO:" and <> (SYNTAX), path length,
+ * parameters, then the address.  On error *cmd is partly filled: verb is
+ * set when the verb was recognised (else SMTP_VERB_COUNT). */
 enum smtp_parse_result smtp_parse_command(const char *line, size_t len, struct smtp_cmd *cmd);
 
-/* "MAIL", "RCPT", ... for logs; "SMTP_PARSE_SYNTAX"-like names for tests. */
+/* "MAIL", "RCPT", ... for logs ("?" for SMTP_VERB_COUNT);
+ * "SMTP_PARSE_SYNTAX"-like names for tests. */
 const char *smtp_verb_name(enum smtp_verb);
 const char *smtp_parse_result_name(enum smtp_parse_result);
 
 /* The reply line (without CRLF) the server sends for a parse error, e.g.
  * "501 5.5.4 Syntax: MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]".
- * Uses cmd->verb to choose the usage text.  Static storage. */
+ * Uses cmd->verb (cmd may be NULL) to choose the usage text.  Static
+ * storage.  NULL for SMTP_PARSE_OK, which is no error. */
 const char *smtp_parse_error_reply(enum smtp_parse_result, const struct smtp_cmd *);
 
 #endif

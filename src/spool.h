@@ -19,7 +19,14 @@
  * message durable (fdatasync), syncs data/ once, renames each envelope from
  * incoming/ into queue/ and syncs queue/ once: after it returns 0 for a
  * message, that message survives a crash.  Before that, a crash leaves it in
- * incoming/, which spool_recover deletes.
+ * incoming/, which spool_recover deletes.  incoming/ itself is not synced: a
+ * crash may bring back a committed message's incoming/ name beside its
+ * queue/ one, and spool_recover removes only that stale name.  Per batch:
+ * two fdatasyncs per message, two directory syncs.
+ *
+ * Locks are flock(2) on data/ID, which belong to the open file description:
+ * a process forked while it holds messages (a spool_new or spool_msg) holds
+ * them too until it closes those descriptors.  Close them in the child.
  *
  * IDs: 18 upper-case hex digits: 13 of microseconds since the epoch (they
  * sort by arrival) and 5 random.  Envelope files are untrusted input. */
@@ -39,8 +46,13 @@ struct spool;            /* an open spool directory */
 struct spool_new;        /* a message being received */
 struct spool_msg;        /* a stored message, locked by this process */
 
-/* Open (and with create, make the directories of) a spool.  Directories are
- * created 0755 (data/ 0700... see spool.c), maildrop/ 1733. */
+/* Open (and with create, make the directories of) a spool.  The spool
+ * directory is created 0755; data/, incoming/, queue/, held/, failed/ 0700
+ * (private to the spool owner); maildrop/ 1733.  When root creates them in a
+ * spool directory owned by another user, they (and every file root writes
+ * into the spool later) are given to that user.  Existing directories are
+ * left as they are.  Without write access (an ordinary user running
+ * sendmail) the open succeeds and spool_writable says false. */
 int spool_open(const char *dir, bool create, struct spool **, struct err *);
 void spool_close(struct spool *);
 const char *spool_dir(const struct spool *);
@@ -55,7 +67,9 @@ int spool_recover(struct spool *, struct err *);
 
 /* --- receiving ---------------------------------------------------------- */
 
-/* Create data/ID (O_EXCL, locked) for a new message. */
+/* Create data/ID (O_EXCL, locked) for a new message.  A spool_new holds one
+ * descriptor (data/ID) and, from spool_new_finish to spool_new_free, a
+ * second (incoming/ID); a spool_msg holds one. */
 int spool_new_begin(struct spool *, struct spool_new **, struct err *);
 const char *spool_new_id(const struct spool_new *);
 /* Append content bytes (buffered; written with write(2), not yet synced). */
@@ -73,19 +87,25 @@ int spool_new_finish(struct spool_new *, struct envelope *env, struct err *);
 int spool_commit_batch(struct spool *, struct spool_new **, size_t n, bool *failed, struct err *);
 /* Forget a message not committed: unlink its files. */
 void spool_new_abort(struct spool_new *);
-/* Release (after commit or abort): closes files and the lock. */
+/* Release (after commit or abort): closes files and the lock.  A message
+ * neither committed nor aborted is aborted first. */
 void spool_new_free(struct spool_new *);
 
 /* --- the maildrop (unprivileged sendmail) ------------------------------- */
 
 /* Write envelope + content into maildrop/ as one file, fsynced, then rename
- * it to its final name; returns after the directory is synced. */
+ * it to its final name; returns after the directory is synced.  Sets
+ * env->size to len, and env->id (spool_make_id) when it is empty; the
+ * importer gives the message a new ID. */
 int spool_drop(const char *spool_dir, struct envelope *env, const void *content,
     size_t len, struct err *);
 /* Import every complete maildrop file into queue/ (validating it as
- * untrusted input; the envelope's uid is replaced by the file owner's).
- * Bad files are moved aside to maildrop/.bad-NAME and logged.  Returns the
- * number imported, or -1. */
+ * untrusted input; the envelope's uid is replaced by the file owner's,
+ * origin is sendmail, client-addr "local", no client-name/helo, created the
+ * file's time, and delivery state, routes and replies are reset).  Bad
+ * files are moved aside to maildrop/.bad-NAME and logged (log_warn).
+ * Returns the number imported, or -1.  On success err->msg is "" or, when
+ * files were moved aside, says how many. */
 int spool_import_drops(struct spool *, struct err *);
 
 /* --- stored messages ---------------------------------------------------- */
@@ -110,7 +130,8 @@ int spool_claim(struct spool *, const char *id, struct spool_msg **, struct err 
 const struct envelope *spool_msg_envelope(const struct spool_msg *);
 struct envelope *spool_msg_envelope_mut(struct spool_msg *);
 enum spool_state spool_msg_state(const struct spool_msg *);
-/* The content file, open read-only; owned by the spool_msg. */
+/* The content file, open read-only; owned by the spool_msg.  Its offset is
+ * not reset: lseek to 0 or use pread. */
 int spool_msg_content_fd(const struct spool_msg *);
 /* Durably replace the envelope file with the (modified) envelope. */
 int spool_msg_save(struct spool_msg *, struct err *);
@@ -121,6 +142,10 @@ int spool_msg_delete(struct spool_msg *, struct err *);
 void spool_msg_free(struct spool_msg *);   /* releases the lock */
 
 const char *spool_state_name(enum spool_state);   /* "queue", "held", "failed" */
+
+/* A fresh ID (format above) into buf[ENVELOPE_ID_MAX + 1]; for the maildrop
+ * and the Message-ID of a dropped message, where no data/ file is created. */
+void spool_make_id(char *buf);
 
 /* Is `id` syntactically a spool ID?  (Guards every path built from input.) */
 bool spool_id_valid(const char *id);

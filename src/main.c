@@ -1,0 +1,172 @@
+/* main.c - command dispatch only (mailredir.8, COMMANDS).
+ *
+ * `-c FILE` may stand before or after the command name; the program invoked
+ * as `sendmail` is the injector and as `mailq` is `queue`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "queue_cmd.h"
+#include "sendmail.h"
+
+#define MAILREDIR_VERSION "0.1.0"
+
+static const char usage_text[] =
+    "usage: mailredir [-c FILE] COMMAND [ARGS]\n"
+    "commands:\n"
+    "  serve [--foreground]        the daemon: listen, queue\n"
+    "  check                       validate the configuration\n"
+    "  queue [--json]              list the queue (also: mailq)\n"
+    "  queue show|hold|release|delete ID, queue retry ID|all\n"
+    "  flush                       deliver what is queued now\n"
+    "  sendmail [FLAGS] RCPT...    the sendmail(1) interface (also: sendmail)\n"
+    "  --version, --help\n"
+    "The configuration: -c FILE, else $MAILREDIR_CONFIG, else " CONFIG_DEFAULT_PATH ".\n";
+
+static int
+usage(int code)
+{
+	fputs(usage_text, code == 0 ? stdout : stderr);
+	return code;
+}
+
+static const char *
+base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* Remove every "-c FILE" from argv (in place); returns the last FILE or NULL,
+ * or sets *bad when -c has no argument. */
+static const char *
+take_config_option(int *argc, char **argv, int *bad)
+{
+	const char *path = NULL;
+	int out = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		if (strcmp(argv[i], "-c") == 0) {
+			if (i + 1 >= *argc) {
+				*bad = 1;
+				return NULL;
+			}
+			path = argv[++i];
+			continue;
+		}
+		argv[out++] = argv[i];
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return path;
+}
+
+static int
+load(const char *path_option, struct config **cfg)
+{
+	const char *path = config_choose_path(path_option);
+	struct err err = { "" };
+
+	if (config_load(path, cfg, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 78;
+	}
+	return 0;
+}
+
+static int
+cmd_check(const char *path_option)
+{
+	struct config *cfg;
+	int rc = load(path_option, &cfg);
+
+	if (rc != 0)
+		return rc;
+	printf("%s: configuration OK\n", cfg->path);
+	config_free(cfg);
+	return 0;
+}
+
+static int
+cmd_serve(const char *path_option, int argc, char **argv)
+{
+	struct daemon_opts opts = { .config_path = config_choose_path(path_option) };
+	struct config *cfg;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--foreground") == 0 || strcmp(argv[i], "-f") == 0)
+			opts.foreground = true;
+		else {
+			fprintf(stderr, "mailredir serve: unknown option %s\n", argv[i]);
+			return usage(64);
+		}
+	}
+	if ((rc = load(path_option, &cfg)) != 0)
+		return rc;
+	return daemon_main(cfg, &opts);
+}
+
+/* Commands that need nothing but a loaded configuration. */
+static int
+with_config(const char *path_option, int (*run)(const struct config *, int, char **),
+    int argc, char **argv)
+{
+	struct config *cfg;
+	int rc = load(path_option, &cfg);
+
+	if (rc != 0)
+		return rc;
+	log_open(1, LOG_LEVEL_WARN);
+	rc = run(cfg, argc, argv);
+	config_free(cfg);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *self = base_name(argv[0]);
+	const char *path_option;
+	int bad = 0;
+
+	if (strcmp(self, "sendmail") == 0)
+		return sendmail_main(argc, argv, NULL);
+	if (strcmp(self, "mailq") == 0) {
+		argv[0] = "queue";
+		path_option = take_config_option(&argc, argv, &bad);
+		return bad ? usage(64) : with_config(path_option, queue_cmd_main, argc, argv);
+	}
+
+	argc--;
+	argv++;
+	/* sendmail flags (-f, -C...) must reach the injector untouched. */
+	if (argc >= 3 && strcmp(argv[0], "-c") == 0 && strcmp(argv[2], "sendmail") == 0)
+		return sendmail_main(argc - 2, argv + 2, argv[1]);
+	if (argc >= 1 && strcmp(argv[0], "sendmail") == 0)
+		return sendmail_main(argc, argv, NULL);
+
+	path_option = take_config_option(&argc, argv, &bad);
+	if (bad || argc < 1)
+		return usage(64);
+	if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "help") == 0)
+		return usage(0);
+	if (strcmp(argv[0], "--version") == 0) {
+		printf("mailredir %s\n", MAILREDIR_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[0], "serve") == 0)
+		return cmd_serve(path_option, argc, argv);
+	if (strcmp(argv[0], "check") == 0)
+		return argc == 1 ? cmd_check(path_option) : usage(64);
+	if (strcmp(argv[0], "queue") == 0)
+		return with_config(path_option, queue_cmd_main, argc, argv);
+	if (strcmp(argv[0], "flush") == 0)
+		return with_config(path_option, queue_cmd_flush, argc, argv);
+	fprintf(stderr, "mailredir: unknown command %s\n", argv[0]);
+	return usage(64);
+}

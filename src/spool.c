@@ -1,0 +1,1395 @@
+/* spool.c - the durable message store (spool.h; mailredir.8, SPOOL;
+ * PRODUCT.md §2, §8).
+ *
+ * DURABILITY
+ *	A message is acknowledged only after spool_commit_batch: the content
+ *	and the envelope are fdatasync'ed, data/ is synced (so data/ID exists
+ *	after a crash), the envelope is renamed from incoming/ into queue/ and
+ *	queue/ is synced.  One sync of data/ and one of queue/ per batch, not
+ *	per message.  incoming/ is not synced: after a crash the old name may
+ *	come back next to the new one, and spool_recover removes such a stale
+ *	incoming/ entry without touching the message.  Envelope updates go to
+ *	STATE/.tmp-ID, are synced and renamed over STATE/ID.
+ *
+ * LOCKING
+ *	Whoever works on a message holds flock(LOCK_EX) on data/ID, which never
+ *	moves: the receiver from spool_new_begin to spool_new_free, a worker or
+ *	a queue command from spool_claim to spool_msg_free.  Envelopes are only
+ *	created, renamed or removed under that lock, so spool_recover, holding
+ *	it, sees a message's files stand still.  flock belongs to the open file
+ *	description: a child forked while a message is held shares the lock
+ *	until it closes the inherited descriptor (O_CLOEXEC only helps exec).
+ *
+ * THREADS
+ *	struct spool holds only what spool_open set (paths, owner): the
+ *	committer thread and the event loop use one spool at once, each on its
+ *	own spool_new objects.
+ *
+ * SECURITY
+ *	Envelope files are parsed as untrusted input; IDs are checked with
+ *	spool_id_valid before any path is built from them.  Maildrop files
+ *	are written by any local user: see spool_drop and drop_import_one. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "log.h"
+#include "spool.h"
+#include "util.h"
+
+#define SPOOL_ID_LEN        18
+#define SPOOL_BUF_SIZE      (64 * 1024)        /* spool_new_write buffer */
+#define SPOOL_ENVELOPE_MAX  (128 * 1024 * 1024) /* a bigger one is refused */
+#define SPOOL_DIR_MAX       (PATH_MAX - 300)   /* room for "/maildrop/.bad-NAME" */
+#define DROP_MAGIC          "mailredir-maildrop 1\n"
+#define DROP_MAX            (1024LL * 1024 * 1024)
+#define DROP_NAME_BYTES     16                 /* 128 random bits, 32 hex digits */
+#define DROP_TMP_MAX_AGE    (24 * 60 * 60)     /* an unfinished drop older is gone */
+#define NEW_TRIES           10
+
+enum spool_sub { SUB_DATA, SUB_INCOMING, SUB_QUEUE, SUB_HELD, SUB_FAILED, SUB_MAILDROP, SUB_COUNT };
+
+/* Content and envelopes are private to the spool owner (senders, recipients
+ * and mail are nobody else's business); `mailredir queue` needs the owner
+ * or root.  The maildrop is 1733: anyone may create a file, nobody but the
+ * owner may list or remove others' files. */
+static const struct spool_subdir {
+	const char *name;
+	mode_t mode;
+} subdirs[SUB_COUNT] = {
+	[SUB_DATA]     = { "data",     0700 },
+	[SUB_INCOMING] = { "incoming", 0700 },
+	[SUB_QUEUE]    = { "queue",    0700 },
+	[SUB_HELD]     = { "held",     0700 },
+	[SUB_FAILED]   = { "failed",   0700 },
+	[SUB_MAILDROP] = { "maildrop", 01733 },
+};
+
+struct spool {
+	char *dir;
+	bool writable;
+	bool chown_files;         /* root working in a spool owned by another user */
+	uid_t uid;                /* owner of the spool directory */
+	gid_t gid;
+};
+
+struct spool_new {
+	const struct spool *spool;
+	char id[ENVELOPE_ID_MAX + 1];
+	int fd;                   /* data/ID, locked */
+	int env_fd;               /* incoming/ID after finish, else -1 */
+	char *buf;                /* SPOOL_BUF_SIZE, allocated on first write */
+	size_t buflen;
+	size_t size;              /* octets accepted, buffered ones included */
+	bool finished, renamed, committed, aborted;
+};
+
+struct spool_msg {
+	const struct spool *spool;
+	char id[ENVELOPE_ID_MAX + 1];
+	int fd;                   /* data/ID, read-only, locked */
+	enum spool_state state;
+	struct envelope env;
+	bool deleted;
+};
+
+static enum spool_sub
+state_sub(enum spool_state state)
+{
+	return (enum spool_sub)(SUB_QUEUE + (int)state);
+}
+
+/* dir/sub or dir/sub/name; the lengths were checked when the spool was
+ * opened and names are IDs or directory entries (<= NAME_MAX). */
+static char *
+sub_path(char path[PATH_MAX], const char *dir, enum spool_sub sub, const char *name)
+{
+	if (name == NULL)
+		snprintf(path, PATH_MAX, "%s/%s", dir, subdirs[sub].name);
+	else
+		snprintf(path, PATH_MAX, "%s/%s/%s", dir, subdirs[sub].name, name);
+	return path;
+}
+
+/* dir/prefixname into path[PATH_MAX]; -1 when it does not fit. */
+static int
+path_join(char *path, const char *dir, const char *prefix, const char *name)
+{
+	int n = snprintf(path, PATH_MAX, "%s/%s%s", dir, prefix, name);
+
+	return n < 0 || n >= PATH_MAX ? -1 : 0;
+}
+
+/* Names are for messages and logs: printable ASCII only, at most 64. */
+static const char *
+printable(const char *s, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i + 1 < size && i < 64; i++)
+		buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+static int
+random_bytes(void *buf, size_t len, struct err *err)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = getrandom(p, len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_sys(err, "getrandom");
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+void
+spool_make_id(char *buf)
+{
+	unsigned char r[3];
+	struct timespec ts;
+	struct err err;
+	uint64_t us;
+
+	/* getrandom(2) only fails on kernels older than 3.17. */
+	if (random_bytes(r, sizeof r, &err) < 0) {
+		log_err("%s", err.msg);
+		abort();
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	snprintf(buf, ENVELOPE_ID_MAX + 1, "%013" PRIX64 "%05X", us & UINT64_C(0xFFFFFFFFFFFFF),
+	    ((unsigned)r[0] << 16 | (unsigned)r[1] << 8 | r[2]) & 0xFFFFFu);
+}
+
+bool
+spool_id_valid(const char *id)
+{
+	size_t i;
+
+	if (id == NULL)
+		return false;
+	for (i = 0; id[i] != '\0'; i++)
+		if (i >= SPOOL_ID_LEN || !((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' && id[i] <= 'F')))
+			return false;
+	return i == SPOOL_ID_LEN;
+}
+
+const char *
+spool_state_name(enum spool_state state)
+{
+	static const char *const names[SPOOL_STATE_COUNT] = { "queue", "held", "failed" };
+
+	return (unsigned)state < SPOOL_STATE_COUNT ? names[state] : "unknown";
+}
+
+/* --- small file helpers ---------------------------------------------------- */
+
+static void
+close_keep_errno(int fd)
+{
+	int saved = errno;
+
+	if (fd >= 0)
+		close(fd);
+	errno = saved;
+}
+
+/* Files made by root in a spool owned by the daemon's user are handed to
+ * that user, or the daemon could not read what `mailredir queue` or
+ * sendmail run as root wrote. */
+static int
+fix_owner(const struct spool *sp, int fd, const char *path, struct err *err)
+{
+	if (sp->chown_files && fchown(fd, sp->uid, sp->gid) < 0)
+		return err_sys(err, "%s: chown", path);
+	return 0;
+}
+
+/* Every name in a directory but "." and "..", in an array the caller frees
+ * with free_names.  Read completely before anything is renamed in it. */
+static int
+list_names(const char *path, char ***namesp, size_t *np, struct err *err)
+{
+	DIR *d = opendir(path);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+
+	if (d == NULL)
+		return err_sys(err, "%s", path);
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL)
+			break;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		names = xgrow(names, &cap, n, sizeof *names);
+		names[n++] = xstrdup(de->d_name);
+	}
+	if (errno != 0) {
+		err_sys(err, "%s: readdir", path);
+		closedir(d);
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return -1;
+	}
+	closedir(d);
+	*namesp = names;
+	*np = n;
+	return 0;
+}
+
+static void
+free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int
+lock_wait(int fd)
+{
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+/* Open data/ID and try to lock it.  0: locked, *fdp set; 1: another process
+ * holds it; 2: there is no such file (or it was removed before we got the
+ * lock); -1: error. */
+static int
+lock_data(const struct spool *sp, const char *id, bool wait, int *fdp, struct err *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	sub_path(path, sp->dir, SUB_DATA, id);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 2;
+	if (fd < 0)
+		return err_sys(err, "%s", path);
+	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK) {
+			close(fd);
+			return 1;
+		}
+		err_sys(err, "%s: flock", path);
+		close(fd);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		err_sys(err, "%s: fstat", path);
+		close(fd);
+		return -1;
+	}
+	if (st.st_nlink == 0) {
+		close(fd);
+		return 2;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+/* Is there an envelope for id in a state directory (or in incoming/)?
+ * An error other than ENOENT counts as "yes": nothing is deleted on doubt. */
+static bool
+envelope_exists(const struct spool *sp, const char *id, bool incoming)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	for (int s = incoming ? SUB_INCOMING : SUB_QUEUE; s <= SUB_FAILED; s++) {
+		if (lstat(sub_path(path, sp->dir, (enum spool_sub)s, id), &st) == 0 || errno != ENOENT)
+			return true;
+	}
+	return false;
+}
+
+/* --- open / close ------------------------------------------------------------ */
+
+static int
+make_dir(const char *path, mode_t mode, const struct spool *owner, struct err *err)
+{
+	if (mkdir(path, mode) < 0) {
+		if (errno == EEXIST)
+			return 0;
+		return err_sys(err, "mkdir %s", path);
+	}
+	/* The umask may have taken bits away; the sticky bit needs chmod. */
+	if (chmod(path, mode) < 0)
+		return err_sys(err, "chmod %s", path);
+	if (owner != NULL && owner->chown_files && chown(path, owner->uid, owner->gid) < 0)
+		return err_sys(err, "chown %s", path);
+	return 0;
+}
+
+int
+spool_open(const char *dir, bool create, struct spool **out, struct err *err)
+{
+	struct spool *sp = xcalloc(1, sizeof *sp);
+	char path[PATH_MAX];
+	struct stat st;
+
+	*out = NULL;
+	if (dir[0] == '\0' || strlen(dir) > SPOOL_DIR_MAX) {
+		err_set(err, "spool directory \"%.64s...\": empty or too long", dir);
+		goto fail;
+	}
+	if (create && make_dir(dir, 0755, NULL, err) < 0)
+		goto fail;
+	if (stat(dir, &st) < 0) {
+		err_sys(err, "spool %s", dir);
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		err_set(err, "spool %s: not a directory", dir);
+		goto fail;
+	}
+	sp->dir = xstrdup(dir);
+	sp->uid = st.st_uid;
+	sp->gid = st.st_gid;
+	sp->chown_files = geteuid() == 0 && st.st_uid != 0;
+	sp->writable = true;
+	for (int s = 0; s < SUB_COUNT; s++) {
+		sub_path(path, dir, (enum spool_sub)s, NULL);
+		if (create && make_dir(path, subdirs[s].mode, sp, err) < 0)
+			goto fail;
+		if (stat(path, &st) < 0) {
+			err_sys(err, "spool %s (run mailredir spool-init)", path);
+			goto fail;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			err_set(err, "spool %s: not a directory", path);
+			goto fail;
+		}
+		if (s != SUB_MAILDROP && faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS) < 0)
+			sp->writable = false;
+	}
+	*out = sp;
+	return 0;
+fail:
+	spool_close(sp);
+	return -1;
+}
+
+void
+spool_close(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	free(sp->dir);
+	free(sp);
+}
+
+const char *
+spool_dir(const struct spool *sp)
+{
+	return sp->dir;
+}
+
+bool
+spool_writable(const struct spool *sp)
+{
+	return sp->writable;
+}
+
+/* --- receiving ----------------------------------------------------------------- */
+
+int
+spool_new_begin(struct spool *sp, struct spool_new **out, struct err *err)
+{
+	char id[ENVELOPE_ID_MAX + 1], path[PATH_MAX];
+	struct spool_new *sn;
+	struct stat st;
+	int fd = -1;
+
+	*out = NULL;
+	for (int tries = 0;; tries++) {
+		if (tries == NEW_TRIES)
+			return err_set(err, "%s/data: could not create a new message file", sp->dir);
+		spool_make_id(id);
+		sub_path(path, sp->dir, SUB_DATA, id);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno == EEXIST)
+			continue;
+		if (fd < 0)
+			return err_sys(err, "%s", path);
+		/* Until the lock is ours, spool_recover may take the file for a
+		 * leftover and remove it: then try another ID.  Anyone else
+		 * holding it (a claim of this ID from a typo) lets go at once. */
+		if (lock_wait(fd) < 0 || fstat(fd, &st) < 0) {
+			err_sys(err, "%s", path);
+			goto fail;
+		}
+		if (st.st_nlink > 0)
+			break;
+		close(fd);
+	}
+	if (fix_owner(sp, fd, path, err) < 0)
+		goto fail;
+	sn = xcalloc(1, sizeof *sn);
+	sn->spool = sp;
+	memcpy(sn->id, id, sizeof sn->id);
+	sn->fd = fd;
+	sn->env_fd = -1;
+	*out = sn;
+	return 0;
+fail:
+	close(fd);
+	unlink(path);
+	return -1;
+}
+
+const char *
+spool_new_id(const struct spool_new *sn)
+{
+	return sn->id;
+}
+
+size_t
+spool_new_size(const struct spool_new *sn)
+{
+	return sn->size;
+}
+
+static int
+new_write_fd(struct spool_new *sn, const void *buf, size_t len, struct err *err)
+{
+	char path[PATH_MAX];
+
+	if (write_all(sn->fd, buf, len) < 0)
+		return err_sys(err, "%s: write", sub_path(path, sn->spool->dir, SUB_DATA, sn->id));
+	return 0;
+}
+
+static int
+new_flush(struct spool_new *sn, struct err *err)
+{
+	if (sn->buflen == 0)
+		return 0;
+	if (new_write_fd(sn, sn->buf, sn->buflen, err) < 0)
+		return -1;
+	sn->buflen = 0;
+	return 0;
+}
+
+int
+spool_new_write(struct spool_new *sn, const void *buf, size_t len, struct err *err)
+{
+	if (sn->finished)
+		return err_set(err, "message %s: write after finish", sn->id);
+	if (len == 0)
+		return 0;
+	if (len > SIZE_MAX - sn->size)
+		return err_set(err, "message %s: too large", sn->id);
+	if (sn->buflen + len > SPOOL_BUF_SIZE) {
+		if (new_flush(sn, err) < 0)
+			return -1;
+		if (len >= SPOOL_BUF_SIZE) {
+			if (new_write_fd(sn, buf, len, err) < 0)
+				return -1;
+			sn->size += len;
+			return 0;
+		}
+	}
+	if (sn->buf == NULL)
+		sn->buf = xmalloc(SPOOL_BUF_SIZE);
+	memcpy(sn->buf + sn->buflen, buf, len);
+	sn->buflen += len;
+	sn->size += len;
+	return 0;
+}
+
+/* Create path exclusively (0600, owner fixed) and write text into it. */
+static int
+write_new_file(const struct spool *sp, const char *path, const char *text, size_t len,
+    int flags, int *fdp, struct err *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
+
+	if (fd < 0)
+		return err_sys(err, "%s", path);
+	if (fix_owner(sp, fd, path, err) < 0)
+		goto fail;
+	if (write_all(fd, text, len) < 0) {
+		err_sys(err, "%s: write", path);
+		goto fail;
+	}
+	*fdp = fd;
+	return 0;
+fail:
+	close_keep_errno(fd);
+	unlink(path);
+	return -1;
+}
+
+int
+spool_new_finish(struct spool_new *sn, struct envelope *env, struct err *err)
+{
+	char path[PATH_MAX];
+	char *text = NULL;
+	size_t len;
+
+	if (sn->finished)
+		return err_set(err, "message %s: finished twice", sn->id);
+	if (new_flush(sn, err) < 0)
+		return -1;
+	strlcopy(env->id, sn->id, sizeof env->id);
+	env->size = sn->size;
+	text = envelope_format(env, &len);
+	if (len > SPOOL_ENVELOPE_MAX) {
+		err_set(err, "message %s: envelope larger than %d octets", sn->id, SPOOL_ENVELOPE_MAX);
+		goto fail;
+	}
+	sub_path(path, sn->spool->dir, SUB_INCOMING, sn->id);
+	if (write_new_file(sn->spool, path, text, len, O_EXCL, &sn->env_fd, err) < 0)
+		goto fail;
+	sn->finished = true;
+	free(text);
+	return 0;
+fail:
+	free(text);
+	return -1;
+}
+
+static int
+new_sync(struct spool_new *sn, struct err *err)
+{
+	char path[PATH_MAX];
+
+	if (!sn->finished || sn->committed || sn->aborted)
+		return err_set(err, "message %s: commit %s", sn->id, !sn->finished ? "before finish" :
+		    sn->committed ? "twice" : "after abort");
+	if (fdatasync(sn->fd) < 0)
+		return err_sys(err, "%s: fdatasync", sub_path(path, sn->spool->dir, SUB_DATA, sn->id));
+	if (fdatasync(sn->env_fd) < 0)
+		return err_sys(err, "%s: fdatasync", sub_path(path, sn->spool->dir, SUB_INCOMING, sn->id));
+	return 0;
+}
+
+static int
+new_rename(struct spool_new *sn, struct err *err)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+
+	sub_path(from, sn->spool->dir, SUB_INCOMING, sn->id);
+	sub_path(to, sn->spool->dir, SUB_QUEUE, sn->id);
+	if (rename(from, to) < 0)
+		return err_sys(err, "rename %s to %s", from, to);
+	sn->renamed = true;
+	return 0;
+}
+
+/* Mark every message not failed yet as failed (a directory sync failed). */
+static void
+fail_rest(size_t n, bool *failed)
+{
+	for (size_t i = 0; i < n; i++)
+		failed[i] = true;
+}
+
+int
+spool_commit_batch(struct spool *sp, struct spool_new **sns, size_t n, bool *failed,
+    struct err *err)
+{
+	bool *f = failed != NULL ? failed : xcalloc(n ? n : 1, sizeof *f);
+	char path[PATH_MAX];
+	size_t nok = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		f[i] = new_sync(sns[i], err) < 0;
+		if (f[i])
+			rc = -1;
+		else
+			nok++;
+	}
+	if (nok > 0 && fsync_dir(sub_path(path, sp->dir, SUB_DATA, NULL), err) < 0) {
+		fail_rest(n, f);
+		nok = 0;
+		rc = -1;
+	}
+	for (size_t i = 0; i < n && nok > 0; i++) {
+		if (!f[i] && new_rename(sns[i], err) < 0) {
+			f[i] = true;
+			rc = -1;
+		}
+	}
+	/* A failure here leaves renamed envelopes in queue/ that may not
+	 * survive a crash: they count as failed and spool_new_abort removes
+	 * them (still under our lock, so nobody has claimed them). */
+	if (nok > 0 && fsync_dir(sub_path(path, sp->dir, SUB_QUEUE, NULL), err) < 0) {
+		fail_rest(n, f);
+		rc = -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		sns[i]->committed = sns[i]->committed || !f[i];
+	if (failed == NULL)
+		free(f);
+	return rc;
+}
+
+void
+spool_new_abort(struct spool_new *sn)
+{
+	char path[PATH_MAX];
+
+	if (sn == NULL || sn->committed || sn->aborted)
+		return;
+	if (sn->renamed)
+		unlink(sub_path(path, sn->spool->dir, SUB_QUEUE, sn->id));
+	if (sn->finished)
+		unlink(sub_path(path, sn->spool->dir, SUB_INCOMING, sn->id));
+	unlink(sub_path(path, sn->spool->dir, SUB_DATA, sn->id));
+	sn->aborted = true;
+}
+
+void
+spool_new_free(struct spool_new *sn)
+{
+	if (sn == NULL)
+		return;
+	spool_new_abort(sn);
+	if (sn->env_fd >= 0)
+		close(sn->env_fd);
+	close(sn->fd);
+	free(sn->buf);
+	free(sn);
+}
+
+/* --- recovery ---------------------------------------------------------------- */
+
+/* An incoming/ID: a message whose commit never finished (remove it, unless
+ * its envelope also made it into a state directory: then only the stale
+ * incoming/ name), or one being received by a live process (leave it). */
+static int
+recover_incoming(struct spool *sp, const char *id, int *removed, struct err *err)
+{
+	char path[PATH_MAX];
+	int fd = -1, r;
+
+	bool stale;
+
+	r = lock_data(sp, id, false, &fd, err);
+	if (r < 0 || r == 1)
+		return r < 0 ? -1 : 0;
+	stale = envelope_exists(sp, id, false);
+	if (unlink(sub_path(path, sp->dir, SUB_INCOMING, id)) < 0 && errno != ENOENT) {
+		err_sys(err, "%s", path);
+		close_keep_errno(fd);
+		return -1;
+	}
+	if (!stale) {
+		if (r == 0)
+			unlink(sub_path(path, sp->dir, SUB_DATA, id));
+		(*removed)++;
+	}
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+/* A data/ID with no envelope anywhere, that nobody holds: a message that
+ * was being received when its receiver died. */
+static int
+recover_data(struct spool *sp, const char *id, int *removed, struct err *err)
+{
+	char path[PATH_MAX];
+	int fd = -1, r;
+
+	r = lock_data(sp, id, false, &fd, err);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	if (!envelope_exists(sp, id, true)) {
+		unlink(sub_path(path, sp->dir, SUB_DATA, id));
+		(*removed)++;
+	}
+	close(fd);
+	return 0;
+}
+
+/* STATE/.tmp-ID: an envelope update cut short.  It is written under the
+ * message's lock, so it is only removed when the lock can be taken (or the
+ * message is gone). */
+static int
+recover_tmp(struct spool *sp, enum spool_sub sub, const char *name, struct err *err)
+{
+	char path[PATH_MAX];
+	int fd = -1, r;
+
+	if (strncmp(name, ".tmp-", 5) != 0 || !spool_id_valid(name + 5))
+		return 0;
+	r = lock_data(sp, name + 5, false, &fd, err);
+	if (r < 0 || r == 1)
+		return r < 0 ? -1 : 0;
+	unlink(sub_path(path, sp->dir, sub, name));
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+/* maildrop/.tmp-*: a sendmail that died while dropping.  No lock protects
+ * these (the dropping user writes them), so only old ones go. */
+static void
+recover_drop_tmp(struct spool *sp, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (strncmp(name, ".tmp-", 5) != 0)
+		return;
+	sub_path(path, sp->dir, SUB_MAILDROP, name);
+	if (lstat(path, &st) == 0 && st.st_mtime < time(NULL) - DROP_TMP_MAX_AGE)
+		unlink(path);
+}
+
+static int
+recover_dir(struct spool *sp, enum spool_sub sub, int *removed, struct err *err)
+{
+	char **names, path[PATH_MAX];
+	size_t n;
+	int rc = 0;
+
+	if (list_names(sub_path(path, sp->dir, sub, NULL), &names, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (sub == SUB_MAILDROP)
+			recover_drop_tmp(sp, names[i]);
+		else if (names[i][0] == '.')
+			rc = recover_tmp(sp, sub, names[i], err);
+		else if (!spool_id_valid(names[i]))
+			continue;
+		else if (sub == SUB_INCOMING)
+			rc = recover_incoming(sp, names[i], removed, err);
+		else if (sub == SUB_DATA)
+			rc = recover_data(sp, names[i], removed, err);
+	}
+	free_names(names, n);
+	return rc;
+}
+
+int
+spool_recover(struct spool *sp, struct err *err)
+{
+	static const enum spool_sub order[] = {
+		SUB_INCOMING, SUB_DATA, SUB_QUEUE, SUB_HELD, SUB_FAILED, SUB_MAILDROP,
+	};
+	int removed = 0;
+
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+		if (recover_dir(sp, order[i], &removed, err) < 0)
+			return -1;
+	return removed;
+}
+
+/* --- stored messages ------------------------------------------------------------ */
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct spool_entry *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	return c != 0 ? c : (int)x->state - (int)y->state;
+}
+
+int
+spool_list(struct spool *sp, struct spool_entry **entriesp, size_t *np, struct err *err)
+{
+	struct spool_entry *entries = NULL;
+	size_t n = 0, cap = 0;
+	char path[PATH_MAX];
+
+	for (int s = 0; s < SPOOL_STATE_COUNT; s++) {
+		char **names;
+		size_t nnames;
+
+		if (list_names(sub_path(path, sp->dir, state_sub((enum spool_state)s), NULL),
+		    &names, &nnames, err) < 0) {
+			free(entries);
+			return -1;
+		}
+		for (size_t i = 0; i < nnames; i++) {
+			if (!spool_id_valid(names[i]))
+				continue;
+			entries = xgrow(entries, &cap, n, sizeof *entries);
+			strlcopy(entries[n].id, names[i], sizeof entries[n].id);
+			entries[n++].state = (enum spool_state)s;
+		}
+		free_names(names, nnames);
+	}
+	if (n > 1)
+		qsort(entries, n, sizeof *entries, entry_cmp);
+	*entriesp = entries;
+	*np = n;
+	return 0;
+}
+
+/* Find and parse id's envelope in the state directories. */
+static int
+load_envelope(const struct spool *sp, const char *id, enum spool_state *statep,
+    struct envelope *env, struct err *err)
+{
+	char path[PATH_MAX], *text;
+	struct err perr;
+	size_t len;
+
+	for (int s = 0; s < SPOOL_STATE_COUNT; s++) {
+		sub_path(path, sp->dir, state_sub((enum spool_state)s), id);
+		errno = 0;
+		if (read_file(path, SPOOL_ENVELOPE_MAX, &text, &len, err) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -1;
+		}
+		if (envelope_parse(text, len, env, &perr) < 0) {
+			free(text);
+			return err_set(err, "%s: %s", path, perr.msg);
+		}
+		free(text);
+		if (strcmp(env->id, id) != 0) {
+			envelope_clear(env);
+			return err_set(err, "%s: the envelope is for message %s", path, env->id);
+		}
+		*statep = (enum spool_state)s;
+		return 0;
+	}
+	return err_set(err, "no message %s", id);
+}
+
+static int
+bad_id(const char *id, struct err *err)
+{
+	char shown[72];
+
+	return err_set(err, "no message %s (not a message ID)", printable(id, shown, sizeof shown));
+}
+
+int
+spool_read(struct spool *sp, const char *id, enum spool_state *state, struct envelope *env,
+    struct err *err)
+{
+	enum spool_state s;
+
+	envelope_init(env);
+	if (!spool_id_valid(id))
+		return bad_id(id, err);
+	if (load_envelope(sp, id, &s, env, err) < 0)
+		return -1;
+	if (state != NULL)
+		*state = s;
+	return 0;
+}
+
+int
+spool_claim(struct spool *sp, const char *id, struct spool_msg **out, struct err *err)
+{
+	struct spool_msg *msg = NULL;
+	int fd = -1, r;
+
+	*out = NULL;
+	if (!spool_id_valid(id))
+		return bad_id(id, err);
+	r = lock_data(sp, id, false, &fd, err);
+	if (r == 2)
+		return err_set(err, "no message %s", id);
+	if (r != 0)
+		return r;
+	msg = xcalloc(1, sizeof *msg);
+	msg->spool = sp;
+	strlcopy(msg->id, id, sizeof msg->id);
+	msg->fd = fd;
+	/* Read after locking: what an earlier holder saved is what counts. */
+	if (load_envelope(sp, id, &msg->state, &msg->env, err) < 0)
+		goto fail;
+	*out = msg;
+	return 0;
+fail:
+	spool_msg_free(msg);
+	return -1;
+}
+
+const struct envelope *
+spool_msg_envelope(const struct spool_msg *msg)
+{
+	return &msg->env;
+}
+
+struct envelope *
+spool_msg_envelope_mut(struct spool_msg *msg)
+{
+	return &msg->env;
+}
+
+enum spool_state
+spool_msg_state(const struct spool_msg *msg)
+{
+	return msg->state;
+}
+
+int
+spool_msg_content_fd(const struct spool_msg *msg)
+{
+	return msg->fd;
+}
+
+int
+spool_msg_save(struct spool_msg *msg, struct err *err)
+{
+	char tmp[PATH_MAX], final[PATH_MAX], name[ENVELOPE_ID_MAX + 6];
+	enum spool_sub sub = state_sub(msg->state);
+	char *text;
+	size_t len;
+	int fd = -1;
+
+	if (msg->deleted)
+		return err_set(err, "message %s: saved after delete", msg->id);
+	strlcopy(msg->env.id, msg->id, sizeof msg->env.id);
+	text = envelope_format(&msg->env, &len);
+	if (len > SPOOL_ENVELOPE_MAX) {
+		err_set(err, "message %s: envelope larger than %d octets", msg->id, SPOOL_ENVELOPE_MAX);
+		goto fail;
+	}
+	snprintf(name, sizeof name, ".tmp-%s", msg->id);
+	sub_path(tmp, msg->spool->dir, sub, name);
+	sub_path(final, msg->spool->dir, sub, msg->id);
+	if (write_new_file(msg->spool, tmp, text, len, O_TRUNC, &fd, err) < 0)
+		goto fail;
+	if (fdatasync(fd) < 0) {
+		err_sys(err, "%s: fdatasync", tmp);
+		goto fail_unlink;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		err_sys(err, "%s: close", tmp);
+		goto fail_unlink;
+	}
+	fd = -1;
+	if (rename(tmp, final) < 0) {
+		err_sys(err, "rename %s to %s", tmp, final);
+		goto fail_unlink;
+	}
+	free(text);
+	return fsync_dir(sub_path(tmp, msg->spool->dir, sub, NULL), err);
+fail_unlink:
+	unlink(tmp);
+fail:
+	close_keep_errno(fd);
+	free(text);
+	return -1;
+}
+
+int
+spool_msg_move(struct spool_msg *msg, enum spool_state to, struct err *err)
+{
+	char from[PATH_MAX], dest[PATH_MAX];
+	enum spool_sub fsub = state_sub(msg->state), tsub = state_sub(to);
+
+	if (msg->deleted)
+		return err_set(err, "message %s: moved after delete", msg->id);
+	if ((unsigned)to >= SPOOL_STATE_COUNT)
+		return err_set(err, "message %s: no such state", msg->id);
+	if (to == msg->state)
+		return 0;
+	sub_path(from, msg->spool->dir, fsub, msg->id);
+	sub_path(dest, msg->spool->dir, tsub, msg->id);
+	if (rename(from, dest) < 0)
+		return err_sys(err, "rename %s to %s", from, dest);
+	msg->state = to;
+	/* The new name first: a crash in between may leave both names, never
+	 * none. */
+	if (fsync_dir(sub_path(dest, msg->spool->dir, tsub, NULL), err) < 0 ||
+	    fsync_dir(sub_path(from, msg->spool->dir, fsub, NULL), err) < 0)
+		return -1;
+	return 0;
+}
+
+int
+spool_msg_delete(struct spool_msg *msg, struct err *err)
+{
+	char path[PATH_MAX];
+	enum spool_sub sub = state_sub(msg->state);
+
+	if (msg->deleted)
+		return 0;
+	if (unlink(sub_path(path, msg->spool->dir, sub, msg->id)) < 0 && errno != ENOENT)
+		return err_sys(err, "%s", path);
+	msg->deleted = true;
+	if (fsync_dir(sub_path(path, msg->spool->dir, sub, NULL), err) < 0)
+		return -1;
+	/* The message is gone with its envelope; a content file left behind
+	 * (unlink failing) is removed by spool_recover. */
+	if (unlink(sub_path(path, msg->spool->dir, SUB_DATA, msg->id)) < 0 && errno != ENOENT)
+		return err_sys(err, "%s", path);
+	return 0;
+}
+
+void
+spool_msg_free(struct spool_msg *msg)
+{
+	if (msg == NULL)
+		return;
+	envelope_clear(&msg->env);
+	if (msg->fd >= 0)
+		close(msg->fd);
+	free(msg);
+}
+
+/* --- the maildrop ----------------------------------------------------------------- */
+
+static void
+hex(const unsigned char *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* A drop file is "mailredir-maildrop 1\n", the envelope, an empty line and
+ * the content.
+ *
+ * Modes: maildrop/ is 1733 and owned by the spool user: anyone may create
+ * a file there, nobody else may list it (no r for others) or remove another
+ * user's file (sticky).  The file belongs to the dropping user, and the
+ * importer runs as the spool user, who is not necessarily root: the only
+ * mode it can read is 0644 (the group is the user's, not ours).  Readable
+ * by all is safe because nobody else can find it: both the temporary and
+ * the final name carry 128 random bits and the directory cannot be listed.
+ * fchmod after open: the user's umask must not make it unreadable. */
+int
+spool_drop(const char *spool_dir, struct envelope *env, const void *content, size_t len,
+    struct err *err)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX], final[PATH_MAX], name[2 * DROP_NAME_BYTES + 1];
+	unsigned char rnd[DROP_NAME_BYTES];
+	char *text = NULL;
+	size_t tlen;
+	int fd = -1;
+
+	if (random_bytes(rnd, sizeof rnd, err) < 0)
+		return -1;
+	hex(rnd, sizeof rnd, name);
+	if (path_join(dir, spool_dir, "", subdirs[SUB_MAILDROP].name) < 0 ||
+	    path_join(tmp, dir, ".tmp-", name) < 0 || path_join(final, dir, "", name) < 0)
+		return err_set(err, "spool directory \"%.64s...\": too long", spool_dir);
+	if (env->id[0] == '\0')
+		spool_make_id(env->id);
+	env->size = len;
+	text = envelope_format(env, &tlen);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		err_sys(err, "%s", tmp);
+		goto fail;
+	}
+	if (fchmod(fd, 0644) < 0 ||
+	    write_all(fd, DROP_MAGIC, strlen(DROP_MAGIC)) < 0 ||
+	    write_all(fd, text, tlen) < 0 || write_all(fd, "\n", 1) < 0 ||
+	    write_all(fd, content, len) < 0 || fsync(fd) < 0) {
+		err_sys(err, "%s: write", tmp);
+		goto fail_unlink;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		err_sys(err, "%s: close", tmp);
+		goto fail_unlink;
+	}
+	fd = -1;
+	if (rename(tmp, final) < 0) {
+		err_sys(err, "rename %s to %s", tmp, final);
+		goto fail_unlink;
+	}
+	free(text);
+	return fsync_dir(dir, err);
+fail_unlink:
+	unlink(tmp);
+fail:
+	close_keep_errno(fd);
+	free(text);
+	return -1;
+}
+
+/* Read a drop file's head up to and including the empty line that ends the
+ * envelope.  *buf holds what was read (maybe content beyond the head too),
+ * *head_len the octets up to and including the empty line.  1: no empty
+ * line within the limit (a bad file). */
+static int
+drop_read_head(int fd, const char *path, char **bufp, size_t *lenp, size_t *head_len,
+    struct err *err)
+{
+	size_t len = 0, cap = 0, limit = strlen(DROP_MAGIC) + SPOOL_ENVELOPE_MAX;
+	char *buf = NULL;
+
+	for (;;) {
+		size_t from = len > 0 ? len - 1 : 0;
+		char *end;
+		ssize_t n;
+
+		if (cap - len < SPOOL_BUF_SIZE) {
+			cap = cap ? cap * 2 : SPOOL_BUF_SIZE * 2;
+			buf = xrealloc(buf, cap);
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(buf);
+			return err_sys(err, "%s: read", path);
+		}
+		len += (size_t)n;
+		end = len > from ? memmem(buf + from, len - from, "\n\n", 2) : NULL;
+		if (end != NULL) {
+			*bufp = buf;
+			*lenp = len;
+			*head_len = (size_t)(end - buf) + 2;
+			return 0;
+		}
+		if (n == 0 || len > limit) {
+			free(buf);
+			return 1;
+		}
+	}
+}
+
+/* What a user may not choose: the origin and uid (the file's owner), the
+ * client (local), and any delivery state (routes are the relay's to pick). */
+static void
+drop_sanitise(struct envelope *env, const struct stat *st)
+{
+	time_t now = time(NULL);
+
+	env->origin = ORIGIN_SENDMAIL;
+	env->uid = (long)st->st_uid;
+	env->created = st->st_mtime > 0 && st->st_mtime < now ? st->st_mtime : now;
+	free(env->client_addr);
+	env->client_addr = xstrdup("local");
+	free(env->client_name);
+	env->client_name = NULL;
+	free(env->helo);
+	env->helo = NULL;
+	env->attempts = 0;
+	env->next_try = env->last_try = 0;
+	free(env->last_reply);
+	env->last_reply = NULL;
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		env->rcpts[i].status = RCPT_PENDING;
+		free(env->rcpts[i].route);
+		free(env->rcpts[i].reply);
+		env->rcpts[i].route = env->rcpts[i].reply = NULL;
+	}
+}
+
+/* Copy the content (what follows the head) into a new message and commit
+ * it.  1 with *why: the file does not hold what its envelope says. */
+static int
+drop_store(struct spool *sp, int fd, const char *path, const char *rest, size_t rest_len,
+    struct envelope *env, const char **why, struct err *err)
+{
+	struct spool_new *sn = NULL;
+	uint64_t want = env->size;
+	char *chunk = NULL;
+	int rc = -1;
+
+	if (spool_new_begin(sp, &sn, err) < 0)
+		return -1;
+	if (spool_new_write(sn, rest, rest_len, err) < 0)
+		goto out;
+	chunk = xmalloc(SPOOL_BUF_SIZE);
+	for (;;) {
+		ssize_t n = read(fd, chunk, SPOOL_BUF_SIZE);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_sys(err, "%s: read", path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (spool_new_size(sn) + (size_t)n > DROP_MAX) {
+			*why = "content larger than 1 GiB";
+			rc = 1;
+			goto out;
+		}
+		if (spool_new_write(sn, chunk, (size_t)n, err) < 0)
+			goto out;
+	}
+	if (spool_new_size(sn) != want) {
+		*why = "content size differs from the envelope's";
+		rc = 1;
+		goto out;
+	}
+	if (spool_new_finish(sn, env, err) < 0 || spool_commit_batch(sp, &sn, 1, NULL, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(chunk);
+	spool_new_free(sn);   /* aborts unless committed */
+	return rc;
+}
+
+static void
+drop_move_aside(const char *dir, const char *name, const char *why)
+{
+	char from[PATH_MAX], to[PATH_MAX], shown[72];
+
+	path_join(from, dir, "", name);
+	if (strlen(name) > NAME_MAX - 5 || path_join(to, dir, ".bad-", name) < 0 ||
+	    rename(from, to) < 0)
+		unlink(from);
+	log_warn("maildrop %s: %s; moved aside to .bad-%s", printable(name, shown, sizeof shown),
+	    why, shown);
+}
+
+/* Parse and store an open, locked drop file.  1 with *why: a bad file. */
+static int
+drop_import_fd(struct spool *sp, int fd, const char *path, const struct stat *st,
+    struct envelope *env, char *why, size_t why_size, struct err *err)
+{
+	size_t len = 0, head_len = 0, magic = strlen(DROP_MAGIC);
+	const char *what = NULL;
+	struct err perr;
+	char *buf = NULL;
+	int r;
+
+	if (!S_ISREG(st->st_mode) || st->st_nlink != 1 || st->st_size > DROP_MAX) {
+		what = !S_ISREG(st->st_mode) ? "not a regular file" :
+		    st->st_nlink != 1 ? "more than one link" : "larger than 1 GiB";
+		goto bad;
+	}
+	r = drop_read_head(fd, path, &buf, &len, &head_len, err);
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		what = "no empty line after the envelope";
+		goto bad;
+	}
+	if (head_len < magic || memcmp(buf, DROP_MAGIC, magic) != 0) {
+		what = "not a maildrop file";
+		goto bad;
+	}
+	if (envelope_parse(buf + magic, head_len - 1 - magic, env, &perr) < 0) {
+		snprintf(why, why_size, "envelope %s", perr.msg);
+		free(buf);
+		return 1;
+	}
+	drop_sanitise(env, st);
+	r = drop_store(sp, fd, path, buf + head_len, len - head_len, env, &what, err);
+	free(buf);
+	if (r > 0)
+		snprintf(why, why_size, "%s", what);
+	return r;
+bad:
+	free(buf);
+	snprintf(why, why_size, "%s", what);
+	return 1;
+}
+
+/* One maildrop file: 0 imported (and removed), 1 skipped (another importer
+ * has it, or it is gone), 2 bad (moved aside), -1 error (left in place). */
+static int
+drop_import_one(struct spool *sp, const char *dir, const char *name, struct err *err)
+{
+	char path[PATH_MAX], why[ERR_MSG_MAX + 16];
+	struct envelope env;
+	struct stat st;
+	int fd, r;
+
+	if (path_join(path, dir, "", name) < 0)
+		return err_set(err, "%s: a name too long", dir);
+	/* O_NONBLOCK: a FIFO planted by a user must not hang the importer. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 1;
+	if (fd < 0 && (errno == ELOOP || errno == EACCES)) {
+		drop_move_aside(dir, name, errno == ELOOP ? "a symbolic link" : "not readable");
+		return 2;
+	}
+	if (fd < 0)
+		return err_sys(err, "%s", path);
+	/* Two importers (the daemon, `mailredir flush`) must not both take it:
+	 * the lock, then "still linked", decide who does. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &st) < 0 || st.st_nlink == 0) {
+		close(fd);
+		return 1;
+	}
+	envelope_init(&env);
+	r = drop_import_fd(sp, fd, path, &st, &env, why, sizeof why, err);
+	if (r == 0 && unlink(path) < 0) {
+		err_sys(err, "imported as %s, but cannot remove %s", env.id, path);
+		r = -1;
+	} else if (r == 0) {
+		log_info("%s: from maildrop uid=%ld size=%" PRIu64, env.id, env.uid, env.size);
+	} else if (r > 0) {
+		drop_move_aside(dir, name, why);   /* still under the lock */
+		r = 2;
+	}
+	envelope_clear(&env);
+	close(fd);
+	return r;
+}
+
+int
+spool_import_drops(struct spool *sp, struct err *err)
+{
+	size_t n, imported = 0, bad = 0;
+	char dir[PATH_MAX];
+	char **names;
+	int rc = 0;
+
+	if (err != NULL)
+		err->msg[0] = '\0';
+	if (list_names(sub_path(dir, sp->dir, SUB_MAILDROP, NULL), &names, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int r;
+
+		if (names[i][0] == '.')
+			continue;
+		r = drop_import_one(sp, dir, names[i], err);
+		if (r == 0)
+			imported++;
+		else if (r == 2)
+			bad++;
+		else if (r < 0)
+			rc = -1;
+	}
+	free_names(names, n);
+	if (rc == 0 && imported + bad > 0 && fsync_dir(dir, err) < 0)
+		rc = -1;
+	if (rc < 0)
+		return -1;
+	if (bad > 0)
+		err_set(err, "maildrop: %zu malformed file%s moved aside (.bad-NAME)", bad,
+		    bad == 1 ? "" : "s");
+	return imported > INT_MAX ? INT_MAX : (int)imported;
+}
