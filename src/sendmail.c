@@ -460,11 +460,27 @@ store_drop(const struct config *cfg, struct envelope *env, const char *received,
 	return rc;
 }
 
-/* Every recipient checked and counted; the envelope filled. */
+/* A bare local name ("root", as scripts and cron write it) is a user of this
+ * host: make it user@hostname, as sendmail and Postfix do. */
+static void
+qualify(char **addr, const char *hostname)
+{
+	char *qualified;
+
+	if (**addr == '\0' || address_domain(*addr) != NULL)
+		return;
+	qualified = xasprintf("%s@%s", *addr, hostname);
+	free(*addr);
+	*addr = qualified;
+}
+
+/* Every recipient qualified, checked and counted; the envelope filled. */
 static int
 fill_envelope(const struct config *cfg, const char *sender, struct rcpt_set *rcpts,
     const struct inject_msg *msg, bool utf8, struct envelope *env)
 {
+	for (size_t i = 0; i < rcpts->n; i++)
+		qualify(&rcpts->v[i], cfg->hostname);
 	for (size_t i = 0; i < rcpts->n; i++)
 		if (check_address("recipient", rcpts->v[i], &utf8) < 0)
 			return EX_DATAERR;
@@ -516,9 +532,10 @@ deliver(const struct config *cfg, const struct sendmail_args *a)
 	}
 	if ((rc = add_arg_rcpts(a, &rcpts)) != 0)
 		goto out;
-	if (a->sender != NULL)
+	if (a->sender != NULL) {
 		sender = sender_from_flag(a->sender);
-	else if (pw != NULL)
+		qualify(&sender, cfg->hostname);
+	} else if (pw != NULL)
 		sender = xasprintf("%s@%s", pw->pw_name, cfg->hostname);
 	else
 		sender = xasprintf("uid%ld@%s", (long)getuid(), cfg->hostname);

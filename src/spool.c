@@ -1118,18 +1118,23 @@ spool_drop(const char *spool_dir, struct envelope *env, const void *content, siz
 		err_sys(err, "%s: write", tmp);
 		goto fail_unlink;
 	}
-	if (close(fd) < 0) {
-		fd = -1;
-		err_sys(err, "%s: close", tmp);
-		goto fail_unlink;
-	}
-	fd = -1;
 	if (rename(tmp, final) < 0) {
 		err_sys(err, "rename %s to %s", tmp, final);
 		goto fail_unlink;
 	}
 	free(text);
-	return fsync_dir(dir, err);
+	text = NULL;
+	/* The rename must be durable too.  The spool user can fsync maildrop/;
+	 * anyone else cannot even open it (no r bit), so sync the whole file
+	 * system instead, which includes the directory entry. */
+	if (fsync_dir(dir, NULL) < 0 && syncfs(fd) < 0) {
+		err_sys(err, "%s: syncfs", final);
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0)
+		return err_sys(err, "%s: close", final);
+	return 0;
 fail_unlink:
 	unlink(tmp);
 fail:
