@@ -39,6 +39,7 @@
 
 #define SHUTDOWN_GRACE_SECONDS 5
 #define LISTEN_BACKLOG         1024
+#define ACCEPT_PAUSE_MS        1000   /* after accept() ran out of descriptors */
 
 struct config_ref {
 	struct config *cfg;
@@ -82,6 +83,7 @@ struct daemon {
 	unsigned nconns;
 	bool stopping;
 	struct event *grace_timer;
+	struct event *accept_pause;     /* listeners off while out of descriptors */
 };
 
 static struct config_ref *
@@ -404,6 +406,8 @@ bind_all(const struct config *cfg, int *fds, struct err *err)
 	return 0;
 }
 
+static void on_accept_error(struct evconnlistener *, void *);
+
 static void
 start_listeners(struct daemon *d, const int *fds)
 {
@@ -416,11 +420,48 @@ start_listeners(struct daemon *d, const int *fds)
 
 		l->ev = evconnlistener_new(d->base, on_accept, d,
 		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
+		evconnlistener_set_error_cb(l->ev, on_accept_error);
 		snprintf(l->text, sizeof l->text, "%s%s%s:%u", v6 ? "[" : "", la->host, v6 ? "]" : "",
 		    la->port);
 		LIST_INSERT_HEAD(&d->listeners, l, entry);
 		log_info("listening on %s", l->text);
 	}
+}
+
+/* accept() failed.  Out of descriptors or memory, the pending connection
+ * stays in the backlog and the listener stays readable: stop listening for a
+ * moment instead of spinning, and serve the sessions we have. */
+static void
+on_accept_error(struct evconnlistener *ev, void *arg)
+{
+	struct daemon *d = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval pause = { ACCEPT_PAUSE_MS / 1000, (ACCEPT_PAUSE_MS % 1000) * 1000 };
+	struct listener *l;
+
+	(void)ev;
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM) {
+		log_warn("accept: %s", strerror(e));
+		return;
+	}
+	if (evtimer_pending(d->accept_pause, NULL))
+		return;
+	log_warn("accept: %s; not accepting connections for %d ms", strerror(e), ACCEPT_PAUSE_MS);
+	LIST_FOREACH(l, &d->listeners, entry)
+		evconnlistener_disable(l->ev);
+	evtimer_add(d->accept_pause, &pause);
+}
+
+static void
+on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct listener *l;
+
+	(void)fd;
+	(void)what;
+	LIST_FOREACH(l, &d->listeners, entry)
+		evconnlistener_enable(l->ev);
 }
 
 static void
@@ -476,6 +517,7 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 		return;
 	log_info("signal %d: shutting down", (int)sig);
 	d->stopping = true;
+	evtimer_del(d->accept_pause);
 	stop_listeners(d);
 	for (c = LIST_FIRST(&d->conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, entry);
@@ -637,17 +679,30 @@ raise_fd_limit(void)
 	}
 }
 
+static void
+libevent_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_ERR)
+		log_err("libevent: %s", msg);
+	else if (severity == EVENT_LOG_WARN)
+		log_warn("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
+
 static int
 daemon_run(struct daemon *d, const int *fds)
 {
 	struct event *sigterm, *sigint, *sighup;
 	struct err err = { "" };
 
+	event_set_log_callback(libevent_log);
 	d->base = event_base_new();
 	if (d->base == NULL || committer_new(d->base, d->spool, &d->committer, &err) < 0) {
 		log_err("cannot start: %s", d->base ? err.msg : "event_base_new failed");
 		return 71;
 	}
+	d->accept_pause = evtimer_new(d->base, on_accept_resume, d);
 	sigterm = evsignal_new(d->base, SIGTERM, on_sigterm, d);
 	sigint = evsignal_new(d->base, SIGINT, on_sigterm, d);
 	sighup = evsignal_new(d->base, SIGHUP, on_sighup, d);
@@ -660,6 +715,7 @@ daemon_run(struct daemon *d, const int *fds)
 	committer_free(d->committer);
 	if (d->grace_timer != NULL)
 		event_free(d->grace_timer);
+	event_free(d->accept_pause);
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);

@@ -557,15 +557,27 @@ smtp_session_committed(struct smtp_session *s, bool ok, const char *why)
 	session_enter(s, STATE_READY);
 }
 
-/* Classify one data line's octets (without its LF). */
+/* Look for bare CRs in one data line's octets (without its LF): a CR
+ * anywhere but right before the LF. */
 static void
 data_check_line(struct smtp_tx *tx, const char *line, size_t len)
 {
-	if (len + 1 > SMTP_LINE_MAX && tx->fault == DATA_OK)
-		tx->fault = DATA_LONG_LINE;
-	/* A CR anywhere but right before the LF is a bare CR. */
 	if (len > 0 && memchr(line, '\r', len - 1) != NULL)
 		tx->fault = DATA_BARE_EOL;
+}
+
+/* A text line may be 1000 octets with its CRLF (RFC 5321 §4.5.3.1.6); on the
+ * wire it may carry one more, the dot added by dot-stuffing. */
+#define DATA_WIRE_MAX (SMTP_LINE_MAX + 1)
+
+static size_t
+data_line_max(struct evbuffer *in, bool line_start)
+{
+	char first;
+
+	if (line_start && evbuffer_copyout(in, &first, 1) == 1 && first == '.')
+		return DATA_WIRE_MAX;
+	return SMTP_LINE_MAX;
 }
 
 /* Read DATA lines.  Returns false when more input is needed. */
@@ -573,7 +585,7 @@ static bool
 next_data_line(struct smtp_session *s, struct evbuffer *in)
 {
 	struct smtp_tx *tx = &s->tx;
-	char line[SMTP_LINE_MAX + 1];
+	char line[DATA_WIRE_MAX + 1];
 	size_t eol_len, len;
 	bool crlf, was_line_start = tx->line_start;
 	struct evbuffer_ptr lf = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
@@ -583,7 +595,7 @@ next_data_line(struct smtp_session *s, struct evbuffer *in)
 
 		/* An overlong line: look at it for bare CRs and drop it, but keep
 		 * the last octet, which may be the CR of the CRLF to come. */
-		if (have > SMTP_LINE_MAX) {
+		if (have > DATA_WIRE_MAX) {
 			size_t n = have - 1;
 			unsigned char *p = evbuffer_pullup(in, (ssize_t)n);
 
@@ -598,7 +610,7 @@ next_data_line(struct smtp_session *s, struct evbuffer *in)
 		return false;
 	}
 	len = (size_t)lf.pos;
-	if (tx->discarding || len + 1 > SMTP_LINE_MAX) {
+	if (tx->discarding || len + 1 > data_line_max(in, was_line_start)) {
 		unsigned char *p = evbuffer_pullup(in, (ssize_t)len + 1);
 
 		data_check_line(tx, (const char *)p, len);
