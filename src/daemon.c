@@ -152,6 +152,7 @@ conn_close_when_flushed(struct conn *c)
 {
 	c->closing = true;
 	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_enable(c->bev, EV_WRITE);   /* off after a timeout; its timeout bounds this */
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_free(c);
 }
@@ -181,12 +182,15 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	if ((what & BEV_EVENT_TIMEOUT) && !c->closing) {
+	/* A read timeout gets its 421, flushed under the write timeout.  A
+	 * write timeout (a client that does not read its replies), EOF or an
+	 * error ends the connection now: nothing more can be said. */
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && !c->closing) {
 		smtp_session_timeout(c->session);
 		conn_close_when_flushed(c);
 		return;
 	}
-	conn_free(c);                   /* EOF or error: nothing more can be said */
+	conn_free(c);
 }
 
 static void

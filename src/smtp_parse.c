@@ -110,9 +110,9 @@ param_size(struct smtp_cmd *cmd, const char *value, size_t len)
 		if (value[i] < '0' || value[i] > '9')
 			return SMTP_PARSE_BAD_PARAM;
 		d = (unsigned)(value[i] - '0');
-		if (n > (UINT64_MAX - d) / 10)
-			return SMTP_PARSE_BAD_PARAM;    /* RFC 1870 allows 20 digits */
-		n = n * 10 + d;
+		/* RFC 1870 allows 20 digits, more than 64 bits hold: such a size
+		 * is simply bigger than any limit (552 from the session). */
+		n = n > (UINT64_MAX - d) / 10 ? UINT64_MAX : n * 10 + d;
 	}
 	cmd->has_size = true;
 	cmd->size = n;

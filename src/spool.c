@@ -381,7 +381,7 @@ spool_open(const char *dir, bool create, struct spool **out, struct err *err)
 		if (create && make_dir(path, subdirs[s].mode, sp, err) < 0)
 			goto fail;
 		if (stat(path, &st) < 0) {
-			err_sys(err, "spool %s (run mailredir spool-init)", path);
+			err_sys(err, "spool %s (start mailredir serve once to create it)", path);
 			goto fail;
 		}
 		if (!S_ISDIR(st.st_mode)) {
@@ -421,8 +421,10 @@ spool_writable(const struct spool *sp)
 
 /* --- receiving ----------------------------------------------------------------- */
 
-int
-spool_new_begin(struct spool *sp, struct spool_new **out, struct err *err)
+/* Create data/ID for a new message; `wanted` (may be NULL) is tried first:
+ * a maildrop file keeps the ID its sender was told when it is still free. */
+static int
+new_begin(struct spool *sp, const char *wanted, struct spool_new **out, struct err *err)
 {
 	char id[ENVELOPE_ID_MAX + 1], path[PATH_MAX];
 	struct spool_new *sn;
@@ -433,7 +435,11 @@ spool_new_begin(struct spool *sp, struct spool_new **out, struct err *err)
 	for (int tries = 0;; tries++) {
 		if (tries == NEW_TRIES)
 			return err_set(err, "%s/data: could not create a new message file", sp->dir);
-		spool_make_id(id);
+		if (tries == 0 && wanted != NULL && spool_id_valid(wanted) &&
+		    !envelope_exists(sp, wanted, true))
+			strlcopy(id, wanted, sizeof id);
+		else
+			spool_make_id(id);
 		sub_path(path, sp->dir, SUB_DATA, id);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0 && errno == EEXIST)
@@ -464,6 +470,12 @@ fail:
 	close(fd);
 	unlink(path);
 	return -1;
+}
+
+int
+spool_new_begin(struct spool *sp, struct spool_new **out, struct err *err)
+{
+	return new_begin(sp, NULL, out, err);
 }
 
 const char *
@@ -1224,7 +1236,7 @@ drop_store(struct spool *sp, int fd, const char *path, const char *rest, size_t 
 	char *chunk = NULL;
 	int rc = -1;
 
-	if (spool_new_begin(sp, &sn, err) < 0)
+	if (new_begin(sp, env->id, &sn, err) < 0)
 		return -1;
 	if (spool_new_write(sn, rest, rest_len, err) < 0)
 		goto out;

@@ -434,22 +434,22 @@ class Relay:
     # configuration ---------------------------------------------------------
 
     def config_text(self, **settings):
-        s = dict(self.settings)
-        s.update(settings)
+        # defaults every test needs (user = "": keep the current user);
+        # a setting overrides one, None leaves the key out
+        s = {"spool": self.spool, "user": "", "hostname": HOSTNAME, "log-level": "debug"}
+        for k, v in list(self.settings.items()) + list(settings.items()):
+            s[k.replace("_", "-")] = v
         lines = ["# written by tests/integration/conftest.py"]
         for l in (self.listen or [f"127.0.0.1:{self.port}"]):
             lines.append(f"listen = {l}")
-        lines += [f"spool = {self.spool}", "user =", f"hostname = {HOSTNAME}",
-                  "log-level = debug"]
-        for k, v in s.items():
+        for key, v in s.items():
             if v is None:
                 continue
-            key = k.replace("_", "-")
             if isinstance(v, (list, tuple)):
                 for item in v:
                     lines.append(f"{key} = {item}")
             else:
-                lines.append(f"{key} = {v}")
+                lines.append(f"{key} = {v}".rstrip())
         text = "\n".join(lines) + "\n"
         if self.extra:
             text += self.extra if self.extra.endswith("\n") else self.extra + "\n"
@@ -765,6 +765,9 @@ def make_relay(tmp_path):
 def relay(make_relay):
     """A Relay, not started yet: call relay.start(**settings)."""
     return make_relay()
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (switches to nobody)")
 
 
 @pytest.fixture

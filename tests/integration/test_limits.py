@@ -28,6 +28,15 @@ def test_size_parameter_above_the_limit_is_refused_at_mail(relay):
         c.expect("MAIL FROM:<alice@lan.example> SIZE=5000", 250, "2.1.0")
 
 
+def test_size_parameter_beyond_64_bits_is_refused_as_too_big_not_as_syntax(relay):
+    # RFC 1870 allows 20 digits; more than 2^64 is still just "too big".
+    relay.start(max_message_size="10k")
+    with relay.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<alice@lan.example> SIZE=99999999999999999999", 552, "5.3.4")
+        c.expect("MAIL FROM:<alice@lan.example> SIZE=999999999999999999999", 555, "5.5.4")
+
+
 def test_message_over_the_size_limit_is_refused_after_the_dot_and_not_stored(relay):
     relay.start(max_message_size="10k")
     with relay.connect() as c:
@@ -388,3 +397,42 @@ def test_running_out_of_file_descriptors_neither_spins_nor_stops_the_relay(relay
             return False
     wait_until(ok, 30, interval=0.2, what="a 220 once descriptors are free again")
     relay.submit()
+
+
+def flood_without_reading(port, seconds_blocked=3.0):
+    """A client that pipelines NOOPs and never reads a reply, until its sends
+    block for `seconds_blocked`.  Returns the open socket."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(seconds_blocked)
+    chunk = b"NOOP\r\n" * 1000
+    try:
+        while True:
+            s.send(chunk)
+    except socket.timeout:
+        pass                         # the relay stopped reading: backpressure
+    except OSError:
+        pass                         # the relay closed the connection
+    return s
+
+
+def test_a_client_that_never_reads_replies_is_dropped_and_frees_its_slot(relay):
+    relay.start(command_timeout="1s", max_connections=1, max_connections_per_client=1)
+    hog = flood_without_reading(relay.port)
+    try:
+        def admitted():
+            with relay.connect(read_banner=False) as d:
+                return d.read_line().startswith("220 ")
+        wait_until(admitted, 15, interval=0.5, what="the slot of a client that never reads")
+    finally:
+        hog.close()
+
+
+def test_a_flooding_client_that_disconnects_frees_its_slot(relay):
+    relay.start(command_timeout="1s", max_connections=1, max_connections_per_client=1)
+    flood_without_reading(relay.port).close()
+
+    def admitted():
+        with relay.connect(read_banner=False) as d:
+            return d.read_line().startswith("220 ")
+    wait_until(admitted, 15, interval=0.5, what="the slot of a client that went away")

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import QUEUED_RE, base_env, run_bin, symlink_path, wait_until
+from conftest import QUEUED_RE, base_env, needs_root, run_bin, symlink_path, wait_until
 
 MSG = b"From: Alice <alice@lan.example>\nTo: bob@ext.example\nSubject: hello\n" \
       b"Date: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <m1@lan.example>\n\nbody line\n"
@@ -360,6 +360,7 @@ def run_as_nobody(relay, *args, input=MSG):
     return run_bin(["sendmail", "-C", relay.conf] + list(args), input=input, user="nobody")
 
 
+@needs_root
 def test_ordinary_user_message_goes_to_the_maildrop_and_is_imported_at_start(make_relay,
                                                                             public_dir):
     relay = make_relay(root=public_dir)
@@ -379,6 +380,7 @@ def test_ordinary_user_message_goes_to_the_maildrop_and_is_imported_at_start(mak
     wait_until(lambda: relay.listdir("maildrop") == [], 30, what="an empty maildrop")
 
 
+@needs_root
 def test_ordinary_user_message_is_imported_by_a_running_daemon(make_relay, public_dir):
     relay = make_relay(root=public_dir)
     relay.start()
@@ -390,6 +392,25 @@ def test_ordinary_user_message_is_imported_by_a_running_daemon(make_relay, publi
     assert relay.envelope(qid).get("uid") == "65534"
 
 
+@needs_root
+def test_ordinary_user_bs_session_goes_through_the_maildrop(make_relay, public_dir):
+    relay = make_relay(root=public_dir)
+    relay.start()
+    r = run_bin(["sendmail", "-C", relay.conf, "-bs"], user="nobody",
+                input=b"EHLO local\r\nMAIL FROM:<nobody@lan.example>\r\nRCPT TO:<bob@ext.example>\r\n"
+                      b"DATA\r\nSubject: bs as nobody\r\n\r\nvia maildrop\r\n.\r\nQUIT\r\n")
+    assert r.returncode == 0, r
+    replies = parse_replies(r.stdout)
+    assert [c for c, _ in replies] == [220, 250, 250, 250, 354, 250, 221], replies
+    promised = QUEUED_RE.match(replies[5][1]).group(1)
+    msgs = relay.wait_for_messages(1, timeout=30)
+    (qid,) = msgs
+    assert relay.content(qid).endswith(b"\r\n\r\nvia maildrop\r\n")
+    assert relay.envelope(qid).get("uid") == "65534"
+    assert qid == promised, f"the client was told 'queued as {promised}', the queue has {qid}"
+
+
+@needs_root
 def test_ordinary_user_cannot_touch_the_queue_directly(make_relay, public_dir):
     relay = make_relay(root=public_dir)
     relay.start()
@@ -399,6 +420,7 @@ def test_ordinary_user_cannot_touch_the_queue_directly(make_relay, public_dir):
     assert qid in relay.messages()
 
 
+@needs_root
 def test_hostile_files_in_the_maildrop_are_set_aside_and_the_daemon_keeps_serving(
         make_relay, public_dir):
     relay = make_relay(root=public_dir)

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import (HOSTNAME, QUEUE_ID_RE, QUEUED_RE, assert_received, dot_stuff,
-                      make_message, split_received, unfold, wait_until)
+from conftest import (HOSTNAME, QUEUE_ID_RE, QUEUED_RE, assert_received, dot_stuff, run_bin,
+                      make_message, needs_root, split_received, unfold, wait_until)
 
 
 def test_banner_names_the_configured_hostname(relay):
@@ -407,3 +407,27 @@ def test_a_client_that_vanishes_in_data_leaves_nothing_behind(relay):
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     relay.assert_nothing_stored()
     relay.submit()
+
+
+@needs_root
+def test_started_as_root_it_drops_to_the_configured_user_and_still_queues(make_relay,
+                                                                          public_dir):
+    relay = make_relay(root=public_dir)
+    relay.start(user="nobody")
+    with open(f"/proc/{relay.pid}/status") as f:
+        status = f.read()
+    ids = {k: v.split() for k, v in re.findall(r"^(Uid|Gid|Groups):\s*(.*)$", status, re.M)}
+    assert ids["Uid"] == ["65534"] * 4, ids
+    assert ids["Gid"] == ["65534"] * 4, ids
+    assert "0" not in ids["Groups"], ids
+    qid, content = relay.submit()
+    assert split_received(relay.content(qid))[1] == content
+    assert os.stat(relay.path("data", qid)).st_uid == 65534
+    # root's injector leaves files the daemon's user owns
+    r = run_bin(["sendmail", "-C", relay.conf, "bob@ext.example"], input=b"Subject: r\n\nroot\n")
+    assert r.returncode == 0, r
+    msgs = relay.messages()
+    assert len(msgs) == 2
+    for q in msgs:
+        assert os.stat(relay.path("data", q)).st_uid == 65534
+        assert os.stat(relay.path("queue", q)).st_uid == 65534

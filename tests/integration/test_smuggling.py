@@ -143,6 +143,15 @@ def test_text_line_of_998_octets_starting_with_a_dot_is_accepted(relay):
     assert split_received(relay.content(qid))[1] == content
 
 
+def test_text_line_of_999_octets_starting_with_a_dot_gets_550(relay):
+    relay.start()
+    with relay.connect() as c:
+        open_data(c)
+        c.send(b"Subject: x\r\n\r\n.." + b"d" * 998 + b"\r\n.\r\n")
+        assert_only_rejection_then(c)
+    relay.assert_nothing_stored()
+
+
 def test_a_transaction_after_a_refused_message_is_stored_cleanly(relay):
     relay.start()
     with relay.connect() as c:

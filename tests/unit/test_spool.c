@@ -700,7 +700,7 @@ drop_and_import(void **state)
 	assert_int_equal(count_files(f, "maildrop", true), 0);
 	assert_int_equal(spool_list(f->sp, &entries, &n, &err), 0);
 	assert_int_equal(n, 1);
-	assert_string_not_equal(entries[0].id, e.id);   /* a new ID */
+	assert_string_equal(entries[0].id, e.id);   /* the ID its sender was told */
 	assert_int_equal(spool_read(f->sp, entries[0].id, NULL, &back, &err), 0);
 	assert_int_equal(back.origin, ORIGIN_SENDMAIL);
 	assert_int_equal(back.uid, (long)getuid());
@@ -714,6 +714,16 @@ drop_and_import(void **state)
 	assert_int_equal(len, sizeof content - 1);
 	assert_memory_equal(got, content, len);
 	free(got);
+	free(entries);
+
+	/* A drop naming an ID that is taken gets a new one. */
+	if (spool_drop(f->dir, &e, content, sizeof content - 1, &err) < 0)
+		fail_msg("spool_drop: %s", err.msg);
+	if (spool_import_drops(f->sp, &err) != 1)
+		fail_msg("spool_import_drops: %s", err.msg);
+	assert_int_equal(spool_list(f->sp, &entries, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_not_equal(entries[0].id, entries[1].id);
 	free(entries);
 	envelope_clear(&back);
 	envelope_clear(&e);
