@@ -14,7 +14,7 @@ SBINDIR  = $(PREFIX)/sbin
 BINDIR   = $(PREFIX)/bin
 MANDIR   = $(PREFIX)/share/man
 PYTHON  ?= /usr/bin/python3
-FUZZ_RUNS ?= 20000
+FUZZ_RUNS ?= 50000
 
 PKGS    = openssl libevent libevent_pthreads inih libgsasl libcrypt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
