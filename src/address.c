@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "address.h"
+#include "util.h"
 
 #define LABEL_MAX 63            /* RFC 1035 §2.3.4, for ASCII labels */
 #define SNUM_MAX  255           /* RFC 5321 §4.1.3 Snum */
@@ -59,26 +60,6 @@ static bool
 is_let_dig(unsigned char c)
 {
 	return is_alpha(c) || is_digit(c) || c >= 0x80;
-}
-
-static bool
-equal_nocase(const char *s, size_t len, const char *lit)
-{
-	size_t i;
-
-	if (strlen(lit) != len)
-		return false;
-	for (i = 0; i < len; i++) {
-		unsigned char a = (unsigned char)s[i], b = (unsigned char)lit[i];
-
-		if (a >= 'A' && a <= 'Z')
-			a = (unsigned char)(a - 'A' + 'a');
-		if (b >= 'A' && b <= 'Z')
-			b = (unsigned char)(b - 'A' + 'a');
-		if (a != b)
-			return false;
-	}
-	return true;
 }
 
 /* --- octets --------------------------------------------------------------- */

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "address.h"
+#include "util.h"
 #include "smtp_parse.h"
 
 #define SIZE_DIGITS_MAX 20      /* UINT64_MAX has 20 digits */
@@ -67,26 +68,6 @@ struct param_rule {
 };
 
 /* --- helpers -------------------------------------------------------------- */
-
-static bool
-equal_nocase(const char *s, size_t len, const char *lit)
-{
-	size_t i;
-
-	if (strlen(lit) != len)
-		return false;
-	for (i = 0; i < len; i++) {
-		unsigned char a = (unsigned char)s[i], b = (unsigned char)lit[i];
-
-		if (a >= 'a' && a <= 'z')
-			a = (unsigned char)(a - 'a' + 'A');
-		if (b >= 'a' && b <= 'z')
-			b = (unsigned char)(b - 'a' + 'A');
-		if (a != b)
-			return false;
-	}
-	return true;
-}
 
 static bool
 is_alnum(unsigned char c)

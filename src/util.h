@@ -3,6 +3,7 @@
 #ifndef MAILREDIR_UTIL_H
 #define MAILREDIR_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -41,6 +42,10 @@ char *format_iso8601(time_t, char *buf, size_t size);
 /* RFC 5322 date-time in local time, e.g. "Tue, 24 Nov 2026 04:00:00 +0100". */
 #define UTIL_RFC5322_DATE_MAX 64
 char *format_rfc5322_date(time_t, char *buf, size_t size);
+
+/* Do s[0..len) and the string lit match, ASCII case ignored?  (Protocol
+ * keywords; no locale is ever set, so strncasecmp is ASCII here.) */
+bool equal_nocase(const char *s, size_t len, const char *lit);
 
 /* Copy at most size-1 bytes and NUL-terminate; returns strlen(src) like
  * strlcpy, so a result >= size means truncation. */
