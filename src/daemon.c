@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -578,27 +579,51 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 
 /* --- start-up ----------------------------------------------------------- */
 
-/* Started as root with `user` set: hand the spool to that user, then become it. */
+/* nftw has no context argument: the owner to give the spool to. */
+static uid_t spool_uid;
+static gid_t spool_gid;
+static const char *maildrop_prefix;
+
+static int
+chown_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	size_t n = strlen(maildrop_prefix);
+
+	(void)type;
+	(void)ftw;
+	/* Files in maildrop/ belong to the users who dropped them. */
+	if (strncmp(path, maildrop_prefix, n) == 0 && path[n] == '/')
+		return 0;
+	if ((st->st_uid != spool_uid || st->st_gid != spool_gid) &&
+	    lchown(path, spool_uid, spool_gid) < 0)
+		return -1;
+	return 0;
+}
+
+/* Started as root with `user` set: hand the spool to that user (all of it:
+ * root's sendmail may have created it, and files in it, before any daemon
+ * ran), then become that user. */
 static int
 drop_privileges(const struct config *cfg, struct err *err)
 {
-	static const char *const dirs[] = { "", "data", "incoming", "queue", "held", "failed",
-		"maildrop" };
 	struct passwd *pw;
+	char *maildrop;
+	int rc;
 
 	if (geteuid() != 0 || cfg->user[0] == '\0')
 		return 0;
 	if ((pw = getpwnam(cfg->user)) == NULL)
 		return err_set(err, "user %s does not exist (create it, or set user = empty "
 		    "to keep running as root)", cfg->user);
-	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-		char *path = xasprintf("%s/%s", cfg->spool, dirs[i]);
-		int rc = chown(path, pw->pw_uid, pw->pw_gid);
-
-		free(path);
-		if (rc < 0)
-			return err_sys(err, "chown %s/%s", cfg->spool, dirs[i]);
-	}
+	spool_uid = pw->pw_uid;
+	spool_gid = pw->pw_gid;
+	maildrop = xasprintf("%s/maildrop", cfg->spool);
+	maildrop_prefix = maildrop;
+	rc = nftw(cfg->spool, chown_entry, 16, FTW_PHYS | FTW_MOUNT);
+	maildrop_prefix = NULL;
+	free(maildrop);
+	if (rc != 0)
+		return err_sys(err, "cannot give the spool %s to user %s", cfg->spool, cfg->user);
 	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0)
 		return err_sys(err, "cannot become user %s", cfg->user);

@@ -548,7 +548,9 @@ deliver(const struct config *cfg, const struct sendmail_args *a)
 		goto out;
 
 	/* The Message-ID needs the queue ID before the content is prepared. */
-	if (spool_open(cfg->spool, false, &spool, &err) < 0)
+	/* Root may create a spool no daemon has made yet (cron mail on a fresh
+	 * install); the daemon hands it to its user at its first start. */
+	if (spool_open(cfg->spool, geteuid() == 0, &spool, &err) < 0)
 		goto queue_failed;
 	if (spool_writable(spool)) {
 		if (spool_new_begin(spool, &sn, &err) < 0)
@@ -635,7 +637,7 @@ run_smtp(const struct config *cfg)
 	struct err err = { "" };
 	int rc;
 
-	if (spool_open(cfg->spool, false, &spool, &err) < 0) {
+	if (spool_open(cfg->spool, geteuid() == 0, &spool, &err) < 0) {
 		fprintf(stderr, "mailredir: %s\n", err.msg);
 		return EX_TEMPFAIL;
 	}

@@ -431,3 +431,29 @@ def test_started_as_root_it_drops_to_the_configured_user_and_still_queues(make_r
     for q in msgs:
         assert os.stat(relay.path("data", q)).st_uid == 65534
         assert os.stat(relay.path("queue", q)).st_uid == 65534
+
+
+@needs_root
+def test_root_sendmail_before_any_daemon_creates_the_spool_and_the_daemon_adopts_it(
+        make_relay, public_dir):
+    # Cron mail on a fresh install: no daemon has made the spool yet.
+    relay = make_relay(root=public_dir)
+    relay.write_config(user="nobody")
+    assert not os.path.exists(relay.spool)
+    r = run_bin(["sendmail", "-C", relay.conf, "root"], input=b"Subject: cron\n\nfirst\n")
+    assert r.returncode == 0, r
+    (qid,) = relay.messages()
+    assert os.stat(relay.path("data", qid)).st_uid == 0
+    # A user's file waiting in the maildrop must stay that user's.
+    dropped = relay.path("maildrop", "0" * 32)
+    with open(dropped, "w") as f:
+        f.write("not yet imported")
+    os.chown(dropped, 1, 1)
+    relay.start(user="nobody")
+    for sub in ("data", "queue", "incoming", "held", "failed", "maildrop"):
+        assert os.stat(relay.path(sub)).st_uid == 65534, sub
+    assert os.stat(relay.path("data", qid)).st_uid == 65534
+    assert os.stat(relay.path("queue", qid)).st_uid == 65534
+    left = os.listdir(relay.path("maildrop"))   # kept, or moved aside as bad
+    assert left and all(os.lstat(relay.path("maildrop", n)).st_uid == 1 for n in left), left
+    assert [r["rcpt"] for r in relay.envelope(qid).rcpts] == ["root@" + HOSTNAME]
