@@ -1,0 +1,85 @@
+/* auth_client.h - SASL as a client: credentials, the choice of mechanism,
+ * and one driver for every protocol that carries SASL (SMTP AUTH now; POP3
+ * AUTH and IMAP AUTHENTICATE later), given as a descriptor of callbacks.
+ * libgsasl does the standard mechanisms; XOAUTH2 and OAUTHBEARER are ours.
+ *
+ * SECURITY: credentials are never logged, traced or put in an error text;
+ * they are wiped (OPENSSL_cleanse) when no longer needed.  What the server
+ * sends is untrusted. */
+#ifndef MAILREDIR_AUTH_CLIENT_H
+#define MAILREDIR_AUTH_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "err.h"
+#include "netio.h"
+#include "tls.h"
+
+#define AUTH_SECRET_MAX 4096
+
+struct auth_credentials {
+	char user[512];
+	char password[AUTH_SECRET_MAX];     /* "" when the route has none */
+	char oauth_token[AUTH_SECRET_MAX];  /* "" without oauth-token-command */
+};
+
+/* From the route: password-file (refused when group/others may read it),
+ * password-command or oauth-token-command (run with /bin/sh -c each time;
+ * the first line of its output, trimmed; a non-zero exit is an error that
+ * quotes no output), or password.  0 / -1. */
+int auth_credentials_load(const struct route *, struct auth_credentials *, struct err *);
+void auth_credentials_wipe(struct auth_credentials *);
+
+/* The mechanisms to try, best first: those the server offers (`offered`,
+ * upper case, space separated), in the route's `auth` order or, for auto,
+ * SCRAM-SHA-256-PLUS SCRAM-SHA-256 SCRAM-SHA-1-PLUS SCRAM-SHA-1 GSSAPI
+ * DIGEST-MD5 CRAM-MD5 PLAIN LOGIN (OAUTHBEARER and XOAUTH2 first when a
+ * token is set); skipping what this build's libgsasl lacks at run time, the
+ * -PLUS ones without channel binding, PLAIN/LOGIN on a cleartext connection
+ * unless allow-plaintext-auth, and those the credentials cannot serve.
+ * Each skip and the reason go to the trace.  Returns how many were put in
+ * out[] (static strings). */
+size_t auth_client_choose(const struct route *, const struct auth_credentials *,
+    const char *offered, bool encrypted, bool channel_binding, const char **out,
+    size_t max, const struct netio_trace *);
+
+/* The final answer of a server to an authentication exchange. */
+struct auth_reply {
+	int code;                      /* 235, 535, 334... (SMTP); protocol-specific */
+	char text[512];                /* one line, for logs and the queue */
+};
+
+enum auth_step { AUTH_STEP_CHALLENGE, AUTH_STEP_OK, AUTH_STEP_REFUSED, AUTH_STEP_TEMPFAIL };
+
+/* How a protocol carries SASL. */
+struct auth_proto {
+	void *ctx;
+	bool initial_response;         /* may send the first response with the command */
+	/* Send the command that starts mechanism `mech`, with the base64 initial
+	 * response (may be NULL; "=" stands for an empty one). */
+	int (*start)(void *ctx, const char *mech, const char *initial_b64, struct err *);
+	/* Send one base64 response line ("*" cancels). */
+	int (*respond)(void *ctx, const char *b64, struct err *);
+	/* Read the server's next step: a challenge (base64 into b64), success,
+	 * a refusal of this mechanism or of these credentials (try the next),
+	 * or a temporary failure (stop).  -1 on I/O error. */
+	int (*next)(void *ctx, char *b64, size_t size, enum auth_step *, struct auth_reply *,
+	    struct err *);
+};
+
+struct auth_result {
+	char mech[32];                 /* the one that succeeded, or the last tried */
+	struct auth_reply reply;       /* the server's last word */
+	char tried[256];               /* "SCRAM-SHA-256 (535) PLAIN (235)" for the log */
+};
+
+/* Authenticate: each chosen mechanism in turn; a refusal falls back to the
+ * next.  0 authenticated, 1 every mechanism refused or none usable (result
+ * says which and why), 2 temporary failure, -1 I/O error (err). */
+int auth_client_run(const struct route *, const struct auth_credentials *, const char *offered,
+    struct tls_conn *tls, const struct auth_proto *, struct auth_result *,
+    const struct netio_trace *, struct err *);
+
+#endif

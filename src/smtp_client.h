@@ -1,0 +1,75 @@
+/* smtp_client.h - SMTP toward a gateway, blocking (RFC 5321 client side,
+ * RFC 3207 STARTTLS, RFC 4954 AUTH, RFC 2920 PIPELINING, RFC 1870 SIZE,
+ * RFC 6152 8BITMIME, RFC 6531 SMTPUTF8).  One session carries many
+ * messages (RSET between).  What leaves is strict: CRLF line ends only,
+ * dot-stuffed, never a bare CR or LF, the final "." sent with the end of the
+ * body in one write.  Timeouts: route connect-timeout, reply-timeout. */
+#ifndef MAILREDIR_SMTP_CLIENT_H
+#define MAILREDIR_SMTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "netio.h"
+#include "smtp_reply.h"
+#include "tls.h"
+
+enum delivery_status { DELIVERY_SENT, DELIVERY_DEFERRED, DELIVERY_FAILED };
+enum delivery_step {
+	STEP_CONNECT, STEP_GREETING, STEP_EHLO, STEP_STARTTLS, STEP_TLS, STEP_AUTH,
+	STEP_MAIL, STEP_RCPT, STEP_DATA, STEP_END_OF_DATA
+};
+const char *delivery_status_name(enum delivery_status);  /* "sent", "deferred", "failed" */
+const char *delivery_step_name(enum delivery_step);
+
+/* What happened to a session or a message. */
+struct smtp_outcome {
+	enum delivery_status status;
+	enum delivery_step step;
+	bool route_level;              /* connect/TLS/auth/relay trouble: the route, not a
+	                                * recipient, is at fault; never a bounce (§3) */
+	char reply[512];               /* the gateway's reply, or our own words */
+};
+
+struct smtp_client_info {
+	char relay[300];               /* netio_peer() */
+	struct smtp_caps caps;         /* after the last EHLO */
+	bool tls;
+	struct tls_info tls_info;
+	char auth_mech[32];            /* "" = none */
+};
+
+struct smtp_client;
+
+/* Connect, greeting, EHLO (HELO fallback), STARTTLS or implicit TLS per
+ * route->tls (EHLO again after it; nothing from before is kept), AUTH when
+ * the route has a user.  -1 with *outcome (deferred, route-level) when the
+ * session could not be set up. */
+int smtp_client_open(const struct config *, const struct route *, const struct netio_trace *,
+    struct smtp_client **, struct smtp_outcome *);
+const struct smtp_client_info *smtp_client_info(const struct smtp_client *);
+
+struct smtp_message {
+	const char *envelope_from;     /* "" = <> */
+	const char *const *rcpts;
+	size_t nrcpts;
+	int content_fd;                /* the stored content (CRLF), read from offset 0 */
+	uint64_t size;
+	bool eight_bit;                /* BODY=8BITMIME needed */
+	bool smtputf8;                 /* SMTPUTF8 needed */
+};
+
+/* Send one message; rcpt[i] gets each recipient's outcome.  *msg says what
+ * happened to the message as a whole (e.g. failed: too big for the gateway's
+ * SIZE, or needs 8BITMIME/SMTPUTF8 the gateway lacks — never mangled).
+ * Returns 0 when the session may carry another message, -1 when it is
+ * unusable (every recipient not yet answered is then deferred). */
+int smtp_client_send(struct smtp_client *, const struct smtp_message *,
+    struct smtp_outcome *rcpt, struct smtp_outcome *msg);
+
+/* QUIT (best effort) and free.  NULL ok. */
+void smtp_client_close(struct smtp_client *);
+
+#endif
