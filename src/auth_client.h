@@ -25,10 +25,16 @@ struct auth_credentials {
 	char oauth_token[AUTH_SECRET_MAX];  /* "" without oauth-token-command */
 };
 
-/* From the route: password-file (refused when group/others may read it),
- * password-command or oauth-token-command (run with /bin/sh -c each time;
- * the first line of its output, trimmed; a non-zero exit is an error that
- * quotes no output), or password.  0 / -1. */
+#define AUTH_COMMAND_TIMEOUT_MS 10000
+
+/* From the route: password-file (refused when its mode has any group/other
+ * bit: "password-file F is readable by others; chmod 600 it"; its first
+ * line, trailing CR/LF trimmed), password-command or
+ * oauth-token-command (run with /bin/sh -c each time, stdin /dev/null,
+ * stderr inherited, in its own process group, killed after
+ * AUTH_COMMAND_TIMEOUT_MS; the first line of its output, trimmed; a non-zero
+ * exit is an error that quotes no output), or password.  0 / -1 (*out then
+ * wiped).  Wipe with auth_credentials_wipe when done. */
 int auth_credentials_load(const struct route *, struct auth_credentials *, struct err *);
 void auth_credentials_wipe(struct auth_credentials *);
 
@@ -39,8 +45,9 @@ void auth_credentials_wipe(struct auth_credentials *);
  * token is set); skipping what this build's libgsasl lacks at run time, the
  * -PLUS ones without channel binding, PLAIN/LOGIN on a cleartext connection
  * unless allow-plaintext-auth, and those the credentials cannot serve.
- * Each skip and the reason go to the trace.  Returns how many were put in
- * out[] (static strings). */
+ * Each skip and the reason go to the trace (those not offered in one line),
+ * then the list chosen.  Returns how many were put in out[] (static
+ * strings). */
 size_t auth_client_choose(const struct route *, const struct auth_credentials *,
     const char *offered, bool encrypted, bool channel_binding, const char **out,
     size_t max, const struct netio_trace *);
@@ -56,7 +63,12 @@ enum auth_step { AUTH_STEP_CHALLENGE, AUTH_STEP_OK, AUTH_STEP_REFUSED, AUTH_STEP
 /* How a protocol carries SASL. */
 struct auth_proto {
 	void *ctx;
+	const char *service;           /* GSS-API / DIGEST-MD5 service name: "smtp", "pop", "imap" */
+	const char *hostname;          /* the gateway's host name (digest-uri, GSS-API principal) */
 	bool initial_response;         /* may send the first response with the command */
+	size_t initial_max;            /* longest initial response (base64 octets) the command
+	                                * may carry, 0 = no limit; a longer one is sent after
+	                                * the server's first, empty challenge (RFC 4954 §4) */
 	/* Send the command that starts mechanism `mech`, with the base64 initial
 	 * response (may be NULL; "=" stands for an empty one). */
 	int (*start)(void *ctx, const char *mech, const char *initial_b64, struct err *);
@@ -70,14 +82,22 @@ struct auth_proto {
 };
 
 struct auth_result {
-	char mech[32];                 /* the one that succeeded, or the last tried */
-	struct auth_reply reply;       /* the server's last word */
-	char tried[256];               /* "SCRAM-SHA-256 (535) PLAIN (235)" for the log */
+	char mech[32];                 /* the one that succeeded, or the last tried ("" = none) */
+	struct auth_reply reply;       /* the server's last word; code 0: our own words (no
+	                                * usable mechanism, or the gateway failed to prove
+	                                * that it knows the password) */
+	char tried[256];               /* "SCRAM-SHA-256 (535 5.7.8) PLAIN (235)" for the log */
 };
 
 /* Authenticate: each chosen mechanism in turn; a refusal falls back to the
  * next.  0 authenticated, 1 every mechanism refused or none usable (result
- * says which and why), 2 temporary failure, -1 I/O error (err). */
+ * says which and why), 2 temporary failure or a gateway that failed mutual
+ * authentication (a wrong SCRAM server signature, a success before it was
+ * proven: stop, send no mail, try no weaker mechanism), -1 I/O error (err).
+ * `tls` (NULL on a cleartext connection) gives the channel binding for the
+ * -PLUS mechanisms: tls-exporter, else tls-unique.  One libgsasl context per
+ * call.  The proto's callbacks see the responses (secrets among them): the
+ * protocol must mask them in its own trace. */
 int auth_client_run(const struct route *, const struct auth_credentials *, const char *offered,
     struct tls_conn *tls, const struct auth_proto *, struct auth_result *,
     const struct netio_trace *, struct err *);

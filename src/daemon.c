@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -32,8 +33,10 @@
 #include <event2/listener.h>
 
 #include "committer.h"
+#include "control.h"
 #include "daemon.h"
 #include "log.h"
+#include "scheduler.h"
 #include "smtp_server.h"
 #include "spool.h"
 #include "util.h"
@@ -63,6 +66,7 @@ struct conn {
 	bool closing;                   /* close once the output is written */
 	bool committing;                /* the committer holds our message */
 	bool gone;                      /* the socket is closed; free after the commit */
+	char committed_id[ENVELOPE_ID_MAX + 1];
 	LIST_ENTRY(conn) entry;
 };
 
@@ -78,6 +82,9 @@ struct daemon {
 	const char *config_path;
 	struct spool *spool;
 	struct committer *committer;
+	struct scheduler *scheduler;
+	struct evconnlistener *control;
+	bool foreground;
 	LIST_HEAD(, listener) listeners;
 	LIST_HEAD(, conn) conns;
 	LIST_HEAD(, client_count) counts;
@@ -251,6 +258,8 @@ on_commit_done(void *arg, bool ok, const char *why)
 	struct conn *c = arg;
 
 	c->committing = false;
+	if (ok)
+		scheduler_add(c->d->scheduler, c->committed_id);   /* new mail is tried at once */
 	if (c->gone) {
 		conn_free(c);
 		return;
@@ -274,6 +283,7 @@ store_commit(void *ctx, struct envelope *env)
 		return;
 	}
 	c->committing = true;
+	strlcopy(c->committed_id, spool_new_id(msg), sizeof c->committed_id);
 	committer_submit(c->d->committer, msg, on_commit_done, c);
 }
 
@@ -486,7 +496,7 @@ stop_listeners(struct daemon *d)
 static void
 daemon_maybe_exit(struct daemon *d)
 {
-	if (d->stopping && d->nconns == 0)
+	if (d->stopping && d->nconns == 0 && !scheduler_busy(d->scheduler))
 		event_base_loopexit(d->base, NULL);
 }
 
@@ -524,6 +534,7 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 	d->stopping = true;
 	evtimer_del(d->accept_pause);
 	stop_listeners(d);
+	scheduler_stop(d->scheduler);   /* workers end; their messages stay queued */
 	for (c = LIST_FIRST(&d->conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, entry);
 		if (c->closing || c->gone)
@@ -574,6 +585,7 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 	config_ref_drop(d->cfg);
 	d->cfg = config_ref_new(cfg);
 	log_set_level(cfg->log_level);
+	scheduler_set_config(d->scheduler, cfg);
 	log_info("configuration reloaded from %s", d->config_path);
 }
 
@@ -709,6 +721,136 @@ raise_fd_limit(void)
 }
 
 static void
+on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)sig;
+	(void)what;
+	scheduler_reap(d->scheduler);
+	daemon_maybe_exit(d);
+}
+
+/* --- the control socket (control.h) ------------------------------------- */
+
+/* One client of the control socket.  A flush answers later: if the client
+ * has gone by then, only this struct is left, freed by the answer. */
+struct control_conn {
+	struct daemon *d;
+	struct bufferevent *bev;        /* NULL once the client has gone */
+	bool waiting;                   /* a flush is pending for it */
+};
+
+static void
+control_conn_close(struct control_conn *cc)
+{
+	if (cc->bev != NULL)
+		bufferevent_free(cc->bev);
+	cc->bev = NULL;
+	if (!cc->waiting)
+		free(cc);
+}
+
+static void
+control_answer(struct control_conn *cc, const char *fmt, unsigned n)
+{
+	evbuffer_add_printf(bufferevent_get_output(cc->bev), fmt, n);
+	bufferevent_disable(cc->bev, EV_READ);   /* closed once the answer is written */
+}
+
+static void
+on_flush_done(void *arg, unsigned left)
+{
+	struct control_conn *cc = arg;
+
+	cc->waiting = false;
+	if (cc->bev == NULL)
+		free(cc);
+	else
+		control_answer(cc, "done %u\n", left);
+}
+
+static void
+on_control_read(struct bufferevent *bev, void *arg)
+{
+	struct control_conn *cc = arg;
+	struct daemon *d = cc->d;
+	size_t len;
+	char *line = evbuffer_readln(bufferevent_get_input(bev), &len, EVBUFFER_EOL_LF);
+
+	if (line == NULL) {
+		if (evbuffer_get_length(bufferevent_get_input(bev)) > CONTROL_LINE_MAX)
+			control_conn_close(cc);
+		return;
+	}
+	if (cc->waiting)
+		;                       /* one request per connection */
+	else if (strcmp(line, "flush") == 0 && !d->stopping) {
+		cc->waiting = true;
+		scheduler_flush(d->scheduler, on_flush_done, cc);
+	} else if (strcmp(line, "rescan") == 0) {
+		scheduler_rescan(d->scheduler);
+		control_answer(cc, "ok\n", 0);
+	} else
+		control_answer(cc, "error %u unknown request or shutting down\n", 0);
+	free(line);
+}
+
+static void
+on_control_write(struct bufferevent *bev, void *arg)
+{
+	struct control_conn *cc = arg;
+
+	(void)bev;
+	if (!cc->waiting)
+		control_conn_close(cc);
+}
+
+static void
+on_control_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	control_conn_close(arg);
+}
+
+static void
+on_control_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+    void *arg)
+{
+	struct daemon *d = arg;
+	struct control_conn *cc = xcalloc(1, sizeof *cc);
+
+	cc->d = d;
+	(void)l;
+	(void)sa;
+	(void)len;
+	cc->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(cc->bev, on_control_read, on_control_write, on_control_event, cc);
+	bufferevent_enable(cc->bev, EV_READ);
+}
+
+static int
+control_listen(struct daemon *d, struct err *err)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	mode_t old;
+
+	if ((size_t)snprintf(sun.sun_path, sizeof sun.sun_path, "%s/%s", d->cfg->cfg->spool,
+	    CONTROL_NAME) >= sizeof sun.sun_path)
+		return err_set(err, "%s/%s: path too long for a socket", d->cfg->cfg->spool,
+		    CONTROL_NAME);
+	unlink(sun.sun_path);       /* left by a daemon that was killed; the spool lock is ours */
+	old = umask(077);
+	d->control = evconnlistener_new_bind(d->base, on_control_accept, d,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16, (struct sockaddr *)&sun, sizeof sun);
+	umask(old);
+	if (d->control == NULL)
+		return err_sys(err, "control socket %s", sun.sun_path);
+	return 0;
+}
+
+static void
 libevent_log(int severity, const char *msg)
 {
 	if (severity >= EVENT_LOG_ERR)
@@ -722,12 +864,14 @@ libevent_log(int severity, const char *msg)
 static int
 daemon_run(struct daemon *d, const int *fds)
 {
-	struct event *sigterm, *sigint, *sighup;
+	struct event *sigterm, *sigint, *sighup, *sigchld;
 	struct err err = { "" };
 
 	event_set_log_callback(libevent_log);
 	d->base = event_base_new();
-	if (d->base == NULL || committer_new(d->base, d->spool, &d->committer, &err) < 0) {
+	if (d->base == NULL || committer_new(d->base, d->spool, &d->committer, &err) < 0 ||
+	    scheduler_new(d->base, d->spool, d->config_path, !d->foreground, d->cfg->cfg,
+	    &d->scheduler, &err) < 0 || control_listen(d, &err) < 0) {
 		log_err("cannot start: %s", d->base ? err.msg : "event_base_new failed");
 		return 71;
 	}
@@ -735,6 +879,8 @@ daemon_run(struct daemon *d, const int *fds)
 	sigterm = evsignal_new(d->base, SIGTERM, on_sigterm, d);
 	sigint = evsignal_new(d->base, SIGINT, on_sigterm, d);
 	sighup = evsignal_new(d->base, SIGHUP, on_sighup, d);
+	sigchld = evsignal_new(d->base, SIGCHLD, on_sigchld, d);
+	event_add(sigchld, NULL);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
 	event_add(sighup, NULL);
@@ -742,6 +888,15 @@ daemon_run(struct daemon *d, const int *fds)
 	event_base_dispatch(d->base);
 
 	committer_free(d->committer);
+	evconnlistener_free(d->control);
+	{
+		char *path = xasprintf("%s/%s", d->cfg->cfg->spool, CONTROL_NAME);
+
+		unlink(path);
+		free(path);
+	}
+	scheduler_free(d->scheduler);
+	event_free(sigchld);
 	if (d->grace_timer != NULL)
 		event_free(d->grace_timer);
 	event_free(d->accept_pause);
@@ -753,10 +908,20 @@ daemon_run(struct daemon *d, const int *fds)
 	return 0;
 }
 
+/* Workers and reloads read the file after detach() changed to "/". */
+static char *
+absolute_path(const char *path)
+{
+	char *abs = realpath(path, NULL);
+
+	return abs != NULL ? abs : xstrdup(path);
+}
+
 int
 daemon_main(struct config *cfg, const struct daemon_opts *opts)
 {
-	struct daemon d = { .config_path = opts->config_path };
+	char *config_path = absolute_path(opts->config_path);
+	struct daemon d = { .config_path = config_path, .foreground = opts->foreground };
 	struct err err = { "" };
 	int *fds = xcalloc(cfg->nlisten + 1, sizeof *fds);
 	int lock_fd = -1, rc = 75, recovered;
@@ -802,5 +967,6 @@ out:
 	spool_close(d.spool);
 	config_ref_drop(d.cfg);
 	free(fds);
+	free(config_path);
 	return rc;
 }

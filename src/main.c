@@ -2,15 +2,18 @@
  *
  * `-c FILE` may stand before or after the command name; the program invoked
  * as `sendmail` is the injector and as `mailq` is `queue`. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "daemon.h"
+#include "deliver.h"
 #include "log.h"
 #include "queue_cmd.h"
 #include "sendmail.h"
+#include "spool.h"
 
 #define MAILREDIR_VERSION "0.1.0"
 
@@ -111,6 +114,47 @@ cmd_serve(const char *path_option, int argc, char **argv)
 	return daemon_main(cfg, &opts);
 }
 
+static void
+print_result(void *ctx, const struct deliver_line *line)
+{
+	char buf[DELIVER_LINE_MAX];
+
+	(void)ctx;
+	deliver_line_format(line, buf, sizeof buf);
+	fputs(buf, stdout);
+	fflush(stdout);     /* the daemon acts on each line as it comes */
+}
+
+/* `deliver [--force] [--syslog] ID...`: a delivery worker, started by the
+ * daemon's scheduler (internal; mailredir.8, DELIVERY). */
+static int
+cmd_deliver(const struct config *cfg, int argc, char **argv)
+{
+	struct deliver_stats stats = { .report = print_result };
+	struct spool *spool;
+	struct err err = { "" };
+	bool force = false, syslog = false;
+	int i = 1, rc = 0;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--force") == 0)
+			force = true;
+		else if (strcmp(argv[i], "--syslog") == 0)
+			syslog = true;
+		else
+			return usage(64);
+	}
+	log_open(!syslog, cfg->log_level);
+	if (spool_open(cfg->spool, false, &spool, &err) < 0 ||
+	    deliver_run(cfg, spool, (const char *const *)argv + i, (size_t)(argc - i), force,
+	    &stats, NULL, &err) < 0) {
+		log_err("deliver: %s", err.msg);
+		rc = 75;
+	}
+	spool_close(spool);
+	return rc;
+}
+
 /* Commands that need nothing but a loaded configuration. */
 static int
 with_config(const char *path_option, int (*run)(const struct config *, int, char **),
@@ -133,6 +177,10 @@ main(int argc, char **argv)
 	const char *self = base_name(argv[0]);
 	const char *path_option;
 	int bad = 0;
+
+	/* A gateway that hangs up mid-write must be an error, not a silent death:
+	 * OpenSSL writes with write(2), which raises SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 
 	if (strcmp(self, "sendmail") == 0)
 		return sendmail_main(argc, argv, NULL);
@@ -167,6 +215,8 @@ main(int argc, char **argv)
 		return with_config(path_option, queue_cmd_main, argc, argv);
 	if (strcmp(argv[0], "flush") == 0)
 		return with_config(path_option, queue_cmd_flush, argc, argv);
+	if (strcmp(argv[0], "deliver") == 0)
+		return with_config(path_option, cmd_deliver, argc, argv);
 	fprintf(stderr, "mailredir: unknown command %s\n", argv[0]);
 	return usage(64);
 }

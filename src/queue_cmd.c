@@ -28,8 +28,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "control.h"
 #include "envelope.h"
 #include "json.h"
+#include "deliver.h"
 #include "queue_cmd.h"
 #include "spool.h"
 #include "util.h"
@@ -55,6 +57,18 @@ warn(const char *fmt, ...)
 }
 
 /* One line saying what was done to a message ("0196...: held"). */
+/* A running daemon keeps an index of the queue: a changed message (retry,
+ * release...) is due at once, so tell it.  Without a daemon nothing to do. */
+static void
+tell_daemon(const struct config *cfg)
+{
+	char reply[CONTROL_LINE_MAX];
+	struct err err = { "" };
+
+	if (control_request(cfg->spool, "rescan", reply, sizeof reply, 5, &err) < 0)
+		warn("the running daemon did not take the change: %s", err.msg);
+}
+
 static int
 done(const char *id, const char *what)
 {
@@ -702,6 +716,8 @@ queue_one(const struct config *cfg, const char *arg, const struct queue_verb *ve
 	else
 		rc = change_message(sp, id, verb, false);
 	spool_close(sp);
+	if (verb != NULL && rc == EX_OK)
+		tell_daemon(cfg);
 	return output_status(rc);
 }
 
@@ -747,13 +763,40 @@ count_due(struct spool *sp, size_t *due)
 	return 0;
 }
 
-/* This version has no delivery code yet (forwarding is the next milestone):
- * flush imports the maildrop and says honestly what is waiting. */
+/* With a daemon running, ask it (it holds the index and the workers) and
+ * wait for its answer. */
+static int
+flush_through_daemon(const struct config *cfg, int *rc)
+{
+	char reply[CONTROL_LINE_MAX];
+	struct err err = { "" };
+	unsigned left;
+	int r = control_request(cfg->spool, "flush", reply, sizeof reply, 0, &err);
+
+	if (r == 1)
+		return 1;
+	if (r < 0 || sscanf(reply, "done %u", &left) != 1) {
+		warn("%s", r < 0 ? err.msg : "the running daemon refused the flush");
+		*rc = EX_TEMPFAIL;
+		return 0;
+	}
+	if (left == 0)
+		puts("queue is empty");
+	else
+		printf("%u message%s still queued or deferred\n", left, left == 1 ? "" : "s");
+	*rc = left == 0 ? EX_OK : EX_TEMPFAIL;
+	return 0;
+}
+
+/* Flush: through the running daemon, or else here in the foreground with
+ * the workers' own code (deliver_run): the maildrop first, then every
+ * queued and deferred message, back-off ignored. */
 int
 queue_cmd_flush(const struct config *cfg, int argc, char **argv)
 {
 	struct spool *sp = NULL;
 	struct err err = { "" };
+	struct deliver_stats stats = { .report = NULL };
 	size_t due = 0;
 	int imported = 0, rc = EX_OK;
 
@@ -772,6 +815,10 @@ queue_cmd_flush(const struct config *cfg, int argc, char **argv)
 		puts("queue is empty");
 		return output_status(EX_OK);
 	}
+	if (cfg->nroutes > 0 && flush_through_daemon(cfg, &rc) == 0) {
+		spool_close(sp);
+		return output_status(rc);
+	}
 	if (spool_writable(sp)) {
 		imported = spool_import_drops(sp, &err);
 		if (imported < 0) {
@@ -782,6 +829,14 @@ queue_cmd_flush(const struct config *cfg, int argc, char **argv)
 			    imported == 1 ? "" : "s");
 		}
 	}
+	if (cfg->nroutes > 0 && spool_writable(sp) &&
+	    deliver_run(cfg, sp, NULL, 0, true, &stats, NULL, &err) < 0) {
+		warn("%s", err.msg);
+		rc = EX_TEMPFAIL;
+	} else if (stats.messages > 0)
+		printf("%u message%s tried: %u recipient%s sent, %u deferred, %u failed\n",
+		    stats.messages, stats.messages == 1 ? "" : "s", stats.sent,
+		    stats.sent == 1 ? "" : "s", stats.deferred, stats.failed);
 	if (count_due(sp, &due) < 0)
 		rc = EX_TEMPFAIL;
 	else if (due == 0)
@@ -790,8 +845,7 @@ queue_cmd_flush(const struct config *cfg, int argc, char **argv)
 		printf("%zu message%s queued, not sent: no route is configured in %s\n", due,
 		    due == 1 ? "" : "s", cfg->path);
 	else
-		printf("%zu message%s queued, not sent: this version of mailredir does not "
-		    "deliver yet\n", due, due == 1 ? "" : "s");
+		printf("%zu message%s still queued or deferred\n", due, due == 1 ? "" : "s");
 	if (due > 0)
 		rc = EX_TEMPFAIL;
 	spool_close(sp);

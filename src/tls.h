@@ -38,25 +38,42 @@ struct tls_info {
 
 struct tls_conn;
 
-/* Handshake as a client on a connected blocking socket, within timeout_ms.
- * On success *out owns the TLS state (not the fd).  A failed verification is
- * an error (-1, err says why in words: "certificate verify failed: unable to
- * get local issuer certificate (set tls-ca-file, or tls-verify = no)") unless
- * params->verify is false and no pins are set; *info is filled as far as the
- * handshake got in either case. */
+/* Handshake as a client on a connected socket, within timeout_ms.  The fd
+ * is left in non-blocking mode (every call here polls with its timeout); it
+ * stays the caller's.  On success *out owns the TLS state (not the fd).
+ * A failed verification is an error (-1, err says why in words: "TLS
+ * handshake with H failed: certificate verify failed: unable to get local
+ * issuer certificate (set tls-ca-file, or tls-verify = no)") unless
+ * params->verify is false and no pins are set; then 0 with info->verified
+ * false and info->verify_error set.  Pins set and none matching: -1 ("...
+ * certificate does not match the pinned fingerprint (got sha256:...)"),
+ * whatever the chain.  A plaintext server: "...: wrong version number (is
+ * this a plaintext port? try tls = starttls)".  *info is zeroed, then filled
+ * as far as the handshake got (info->version[0] != '\0': it completed).
+ * servername NULL or "": no SNI and no name check. */
 int tls_connect(int fd, const struct tls_params *, unsigned timeout_ms,
     struct tls_conn **out, struct tls_info *info, struct err *);
 
-/* Blocking I/O with a timeout: bytes read (0 = clean close), or -1 + err. */
+/* Blocking I/O with a timeout.  tls_read: bytes read, 0 when the gateway
+ * closed (close_notify or plain EOF: SMTP replies end in CRLF, so a
+ * missing close_notify truncates nothing unseen), or -1 + err ("no reply
+ * within 300 s" on timeout).  tls_write: all of buf, or -1 + err.
+ * A write to a gateway that has closed can raise SIGPIPE (OpenSSL writes
+ * with write(2)): every process using this module ignores SIGPIPE. */
 long tls_read(struct tls_conn *, void *buf, size_t len, unsigned timeout_ms, struct err *);
 int tls_write(struct tls_conn *, const void *buf, size_t len, unsigned timeout_ms, struct err *);
 
-/* Channel binding data for SCRAM-*-PLUS: "tls-exporter" (TLS 1.3, RFC 9266)
- * or "tls-unique" (TLS 1.2).  0 with *len set, -1 when not available. */
+/* Channel binding data for SCRAM-*-PLUS: "tls-exporter" (TLS 1.3 only,
+ * RFC 9266: 32 bytes) or "tls-unique" (TLS 1.2 only, RFC 5929; refused
+ * without the extended master secret of RFC 7627).  out holds at least
+ * TLS_CHANNEL_BINDING_MAX bytes.  0 with *len set, -1 when not available
+ * (other type, other TLS version). */
+#define TLS_CHANNEL_BINDING_MAX 64
 int tls_channel_binding(struct tls_conn *, const char *type, unsigned char *out,
     size_t *len);
 
-/* Send close_notify (best effort) and free; does not close the fd. */
+/* Send close_notify (one non-blocking try) and free; does not close the
+ * fd.  NULL ok. */
 void tls_close(struct tls_conn *);
 
 #endif

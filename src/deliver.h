@@ -1,0 +1,63 @@
+/* deliver.h - sending queued messages through their route: the one place
+ * that decides what a delivery attempt means for a message (sent, deferred
+ * with back-off, failed and kept) and that writes the delivery log line
+ * (PRODUCT.md §3, §9).  `flush` runs it in the foreground; the daemon's
+ * workers run the same code. */
+#ifndef MAILREDIR_DELIVER_H
+#define MAILREDIR_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "netio.h"
+#include "spool.h"
+
+/* Where a message stands after a run, one line per message from a worker
+ * process to the daemon: "ID queue NEXT_TRY" (still queued, next attempt at
+ * unix time NEXT_TRY), "ID failed 0", "ID done 0" (all sent, removed), "ID
+ * busy 0" (another process held it), "ID gone 0" (no longer there). */
+enum deliver_result { RESULT_QUEUE, RESULT_FAILED, RESULT_DONE, RESULT_BUSY, RESULT_GONE };
+
+struct deliver_line {
+	char id[ENVELOPE_ID_MAX + 1];
+	enum deliver_result result;
+	int64_t next_try;
+};
+
+/* Format into buf (DELIVER_LINE_MAX) with the '\n'; parse one line without
+ * it (pure; the daemon reads these from its workers): 0 / -1. */
+#define DELIVER_LINE_MAX 80
+void deliver_line_format(const struct deliver_line *, char *buf, size_t size);
+int deliver_line_parse(const char *line, size_t len, struct deliver_line *);
+
+struct deliver_stats {
+	unsigned messages;       /* attempted */
+	unsigned sent;           /* recipients */
+	unsigned deferred;
+	unsigned failed;
+	unsigned busy;           /* messages another process held */
+	/* Called once per message considered (may be NULL). */
+	void (*report)(void *ctx, const struct deliver_line *);
+	void *report_ctx;
+};
+
+/* Deliver messages: the given IDs, or (ids == NULL) every message in queue/
+ * that is due — all of them when `force` (flush ignores back-off).  Messages
+ * of one route share one session.  The counters in *stats are reset; its
+ * report callback (set by the caller) hears about each message.  0, or -1
+ * when the spool could not be read (err). */
+int deliver_run(const struct config *, struct spool *, const char *const *ids, size_t nids,
+    bool force, struct deliver_stats *, const struct netio_trace *, struct err *);
+
+/* Back-off after the n-th failed attempt (n >= 1): the n-th `retry` step,
+ * then `retry-max` for every later one.  Pure. */
+uint64_t deliver_retry_delay_ms(const struct retry_policy *, unsigned attempts);
+
+/* The envelope sender the gateway sees: route envelope-from, else the
+ * route's user when it is an address, else the message's own sender. */
+const char *deliver_envelope_from(const struct route *, const char *original);
+
+#endif

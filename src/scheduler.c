@@ -1,0 +1,544 @@
+/* scheduler.c - due times and delivery workers; see scheduler.h.
+ *
+ * The index is an array searched linearly: simple, and ample for the
+ * queues of small sites (thousands of messages).  Workers are started with
+ * fork + exec of this very binary, so they begin with no inherited state:
+ * every descriptor the daemon holds is close-on-exec (a locked data/ file
+ * inherited by a worker would keep its lock alive). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "deliver.h"
+#include "log.h"
+#include "scheduler.h"
+#include "util.h"
+
+#define BATCH_MAX          100   /* messages per worker: one session carries them */
+#define CRASH_BACKOFF      60    /* seconds before retrying what a dead worker held */
+#define BUSY_BACKOFF       5     /* another process held the message */
+#define RESCAN_INTERVAL    300   /* pick up what queue commands changed */
+
+struct worker;
+
+struct entry {
+	char id[ENVELOPE_ID_MAX + 1];
+	int64_t next_try;
+	bool forced;                 /* a flush asked for it: ignore its back-off */
+	unsigned flush_gen;          /* the flush waiting for it, 0 = none */
+	struct worker *worker;       /* delivering it now */
+};
+
+struct worker {
+	struct scheduler *s;
+	pid_t pid;
+	struct bufferevent *out;     /* its stdout: result lines */
+	bool exited;
+	LIST_ENTRY(worker) link;
+};
+
+struct flush_waiter {
+	unsigned gen;
+	void (*done)(void *, unsigned);
+	void *arg;
+	LIST_ENTRY(flush_waiter) link;
+};
+
+struct scheduler {
+	struct event_base *base;
+	struct spool *spool;
+	char *config_path;
+	char self[PATH_MAX];
+	unsigned max_workers;
+	bool have_routes;            /* without any route there is nothing to do */
+	struct entry *entries;
+	size_t n, cap;
+	LIST_HEAD(, worker) workers;
+	unsigned nworkers;
+	LIST_HEAD(, flush_waiter) waiters;
+	unsigned flush_gen;
+	struct event *timer;
+	time_t last_scan;
+	bool syslog;                 /* workers log to syslog (the daemon is detached) */
+	bool stopping;
+};
+
+static void dispatch(struct scheduler *);
+
+static struct entry *
+entry_find(struct scheduler *s, const char *id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->entries[i].id, id) == 0)
+			return &s->entries[i];
+	return NULL;
+}
+
+static struct entry *
+entry_add(struct scheduler *s, const char *id, int64_t next_try)
+{
+	struct entry *e = entry_find(s, id);
+
+	if (e != NULL)
+		return e;
+	s->entries = xgrow(s->entries, &s->cap, s->n, sizeof *s->entries);
+	e = &s->entries[s->n++];
+	memset(e, 0, sizeof *e);
+	strlcopy(e->id, id, sizeof e->id);
+	e->next_try = next_try;
+	return e;
+}
+
+static void
+entry_remove(struct scheduler *s, struct entry *e)
+{
+	*e = s->entries[--s->n];
+}
+
+/* Flushes whose messages have all been tried get their answer. */
+static void
+check_waiters(struct scheduler *s)
+{
+	struct flush_waiter *w, *next;
+
+	for (w = LIST_FIRST(&s->waiters); w != NULL; w = next) {
+		bool pending = false;
+
+		next = LIST_NEXT(w, link);
+		for (size_t i = 0; i < s->n && !pending; i++)
+			pending = s->entries[i].flush_gen == w->gen;
+		if (pending)
+			continue;
+		LIST_REMOVE(w, link);
+		w->done(w->arg, (unsigned)s->n);
+		free(w);
+	}
+}
+
+/* Load what queue/ holds (start-up and rescans); entries being delivered
+ * keep their state. */
+static void
+load_index(struct scheduler *s)
+{
+	struct spool_entry *list;
+	size_t count;
+	struct err err = { "" };
+
+	s->last_scan = time(NULL);
+	if (spool_list(s->spool, &list, &count, &err) < 0) {
+		log_err("scheduler: %s", err.msg);
+		return;
+	}
+	for (size_t i = 0; i < s->n;) {    /* forget what left the queue behind our back */
+		bool listed = false;
+
+		for (size_t k = 0; k < count && !listed; k++)
+			listed = list[k].state == SPOOL_QUEUE && strcmp(list[k].id, s->entries[i].id) == 0;
+		if (!listed && s->entries[i].worker == NULL)
+			entry_remove(s, &s->entries[i]);
+		else
+			i++;
+	}
+	for (size_t k = 0; k < count; k++) {
+		struct envelope env;
+		struct entry *e;
+
+		if (list[k].state != SPOOL_QUEUE || entry_find(s, list[k].id) != NULL)
+			continue;
+		if (spool_read(s->spool, list[k].id, NULL, &env, &err) < 0) {
+			log_warn("scheduler: %s: %s", list[k].id, err.msg);
+			continue;
+		}
+		e = entry_add(s, list[k].id, env.next_try);
+		(void)e;
+		envelope_clear(&env);
+	}
+	free(list);
+}
+
+/* --- workers ------------------------------------------------------------ */
+
+static void
+worker_release(struct worker *w, int64_t retry_at)
+{
+	struct scheduler *s = w->s;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct entry *e = &s->entries[i];
+
+		if (e->worker != w)
+			continue;
+		e->worker = NULL;
+		e->next_try = retry_at;
+		e->forced = false;
+		e->flush_gen = 0;
+	}
+}
+
+static void
+worker_free(struct worker *w)
+{
+	struct scheduler *s = w->s;
+
+	LIST_REMOVE(w, link);
+	s->nworkers--;
+	free(w);
+}
+
+/* Both ends seen (its output closed and the process reaped): gone. */
+static void
+worker_maybe_done(struct worker *w)
+{
+	struct scheduler *s = w->s;
+
+	if (w->out != NULL || !w->exited)
+		return;
+	worker_release(w, time(NULL) + CRASH_BACKOFF);
+	worker_free(w);
+	check_waiters(s);
+	dispatch(s);
+}
+
+static void
+apply_line(struct worker *w, const struct deliver_line *line)
+{
+	struct scheduler *s = w->s;
+	struct entry *e = entry_find(s, line->id);
+
+	if (e == NULL || e->worker != w) {
+		log_warn("scheduler: worker %ld reported %s, which it was not given", (long)w->pid,
+		    line->id);
+		return;
+	}
+	switch (line->result) {
+	case RESULT_QUEUE:
+		e->worker = NULL;
+		e->next_try = line->next_try;
+		e->forced = false;
+		e->flush_gen = 0;
+		break;
+	case RESULT_BUSY:
+		e->worker = NULL;
+		e->next_try = time(NULL) + BUSY_BACKOFF;
+		e->flush_gen = 0;
+		break;
+	case RESULT_DONE:
+	case RESULT_FAILED:
+	case RESULT_GONE:
+		entry_remove(s, e);
+		break;
+	}
+}
+
+static void
+on_worker_output(struct bufferevent *bev, void *arg)
+{
+	struct worker *w = arg;
+	char *line;
+	size_t len;
+
+	while ((line = evbuffer_readln(bufferevent_get_input(bev), &len, EVBUFFER_EOL_LF)) != NULL) {
+		struct deliver_line dl;
+
+		if (deliver_line_parse(line, len, &dl) == 0)
+			apply_line(w, &dl);
+		else
+			log_warn("scheduler: worker %ld: unexpected output", (long)w->pid);
+		free(line);
+	}
+	check_waiters(w->s);
+}
+
+static void
+on_worker_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)what;
+	on_worker_output(bev, arg);     /* whatever came with the close */
+	bufferevent_free(w->out);
+	w->out = NULL;
+	worker_maybe_done(w);
+}
+
+/* fork + exec `mailredir -c FILE deliver [--force] ID...`. */
+static int
+worker_start(struct scheduler *s, struct entry **batch, size_t n, bool force)
+{
+	char **argv = xcalloc(n + 8, sizeof *argv);
+	struct worker *w;
+	int fds[2];
+	size_t k = 0;
+	pid_t pid;
+
+	argv[k++] = s->self;
+	argv[k++] = "-c";
+	argv[k++] = s->config_path;
+	argv[k++] = "deliver";
+	if (s->syslog)
+		argv[k++] = "--syslog";
+	if (force)
+		argv[k++] = "--force";
+	for (size_t i = 0; i < n; i++)
+		argv[k++] = batch[i]->id;
+	argv[k] = NULL;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		log_err("scheduler: pipe: %s", strerror(errno));
+		free(argv);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		/* Only async-signal-safe calls here: the daemon has threads. */
+		if (dup2(fds[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		execv(s->self, argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	free(argv);
+	if (pid < 0) {
+		log_err("scheduler: fork: %s", strerror(errno));
+		close(fds[0]);
+		return -1;
+	}
+	w = xcalloc(1, sizeof *w);
+	w->s = s;
+	w->pid = pid;
+	evutil_make_socket_nonblocking(fds[0]);
+	w->out = bufferevent_socket_new(s->base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(w->out, on_worker_output, NULL, on_worker_event, w);
+	bufferevent_enable(w->out, EV_READ);
+	LIST_INSERT_HEAD(&s->workers, w, link);
+	s->nworkers++;
+	for (size_t i = 0; i < n; i++)
+		batch[i]->worker = w;
+	log_debug("scheduler: worker %ld started for %zu message%s%s", (long)pid, n,
+	    n == 1 ? "" : "s", force ? " (flush)" : "");
+	return 0;
+}
+
+void
+scheduler_reap(struct scheduler *s)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct worker *w;
+
+		LIST_FOREACH(w, &s->workers, link)
+			if (w->pid == pid)
+				break;
+		if (w == NULL)
+			continue;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			log_warn("scheduler: worker %ld %s %d", (long)pid,
+			    WIFSIGNALED(status) ? "killed by signal" : "exited with status",
+			    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		w->exited = true;
+		worker_maybe_done(w);
+	}
+}
+
+/* --- dispatch ----------------------------------------------------------- */
+
+static void
+arm_timer(struct scheduler *s)
+{
+	time_t now = time(NULL);
+	int64_t next = s->last_scan + RESCAN_INTERVAL;
+	struct timeval tv = { 0, 0 };
+
+	for (size_t i = 0; i < s->n; i++)
+		if (s->entries[i].worker == NULL && s->entries[i].next_try < next)
+			next = s->entries[i].next_try;
+	tv.tv_sec = next > now ? (time_t)(next - now) : 0;
+	/* Due now but no free worker: a finishing worker dispatches again. */
+	if (tv.tv_sec == 0 && s->nworkers >= s->max_workers)
+		tv.tv_sec = 1;
+	evtimer_add(s->timer, &tv);
+}
+
+/* Up to BATCH_MAX due messages, forced ones and ordinary ones apart. */
+static size_t
+collect(struct scheduler *s, struct entry **batch, bool forced, time_t now)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n && n < BATCH_MAX; i++) {
+		struct entry *e = &s->entries[i];
+
+		if (e->worker == NULL && e->forced == forced && (forced || e->next_try <= now))
+			batch[n++] = e;
+	}
+	return n;
+}
+
+static void
+dispatch(struct scheduler *s)
+{
+	struct entry *batch[BATCH_MAX];
+	time_t now = time(NULL);
+
+	if (s->stopping || !s->have_routes)
+		return;
+	while (s->nworkers < s->max_workers) {
+		bool forced = true;
+		size_t n = collect(s, batch, forced, now);
+
+		if (n == 0) {
+			forced = false;
+			n = collect(s, batch, forced, now);
+		}
+		if (n == 0)
+			break;
+		if (worker_start(s, batch, n, forced) < 0) {
+			for (size_t i = 0; i < n; i++) {
+				batch[i]->next_try = now + CRASH_BACKOFF;
+				batch[i]->forced = false;
+				batch[i]->flush_gen = 0;
+			}
+			check_waiters(s);
+			break;
+		}
+	}
+	arm_timer(s);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct scheduler *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (time(NULL) >= s->last_scan + RESCAN_INTERVAL)
+		load_index(s);
+	dispatch(s);
+}
+
+/* --- interface ---------------------------------------------------------- */
+
+int
+scheduler_new(struct event_base *base, struct spool *spool, const char *config_path, bool syslog,
+    const struct config *cfg, struct scheduler **out, struct err *err)
+{
+	struct scheduler *s = xcalloc(1, sizeof *s);
+	ssize_t len = readlink("/proc/self/exe", s->self, sizeof s->self - 1);
+
+	if (len < 0) {
+		free(s);
+		return err_sys(err, "cannot find this program (/proc/self/exe)");
+	}
+	s->self[len] = '\0';
+	s->base = base;
+	s->spool = spool;
+	s->config_path = xstrdup(config_path);
+	s->syslog = syslog;
+	s->max_workers = cfg->max_deliveries;
+	s->have_routes = cfg->nroutes > 0;
+	LIST_INIT(&s->workers);
+	LIST_INIT(&s->waiters);
+	s->timer = evtimer_new(base, on_timer, s);
+	load_index(s);
+	dispatch(s);
+	*out = s;
+	return 0;
+}
+
+void
+scheduler_set_config(struct scheduler *s, const struct config *cfg)
+{
+	s->max_workers = cfg->max_deliveries;
+	s->have_routes = cfg->nroutes > 0;
+	dispatch(s);
+}
+
+void
+scheduler_add(struct scheduler *s, const char *id)
+{
+	entry_add(s, id, 0);
+	dispatch(s);
+}
+
+void
+scheduler_rescan(struct scheduler *s)
+{
+	load_index(s);
+	dispatch(s);
+}
+
+void
+scheduler_flush(struct scheduler *s, void (*done)(void *, unsigned), void *arg)
+{
+	struct flush_waiter *w = xcalloc(1, sizeof *w);
+
+	load_index(s);
+	w->gen = ++s->flush_gen;
+	w->done = done;
+	w->arg = arg;
+	LIST_INSERT_HEAD(&s->waiters, w, link);
+	/* What a worker holds now is being tried: its report answers the flush
+	 * too.  Everything else is tried now, whatever its back-off. */
+	for (size_t i = 0; i < s->n && s->have_routes; i++) {
+		s->entries[i].flush_gen = w->gen;
+		if (s->entries[i].worker == NULL)
+			s->entries[i].forced = true;
+	}
+	check_waiters(s);       /* answered at once when there is nothing to try */
+	dispatch(s);
+}
+
+void
+scheduler_stop(struct scheduler *s)
+{
+	struct worker *w;
+
+	s->stopping = true;
+	evtimer_del(s->timer);
+	LIST_FOREACH(w, &s->workers, link)
+		if (!w->exited)
+			kill(w->pid, SIGTERM);
+}
+
+bool
+scheduler_busy(const struct scheduler *s)
+{
+	return s->nworkers > 0;
+}
+
+void
+scheduler_free(struct scheduler *s)
+{
+	struct flush_waiter *fw;
+	struct worker *w;
+
+	if (s == NULL)
+		return;
+	while ((fw = LIST_FIRST(&s->waiters)) != NULL) {
+		LIST_REMOVE(fw, link);
+		fw->done(fw->arg, (unsigned)s->n);
+		free(fw);
+	}
+	while ((w = LIST_FIRST(&s->workers)) != NULL) {
+		if (w->out != NULL)
+			bufferevent_free(w->out);
+		worker_free(w);
+	}
+	event_free(s->timer);
+	free(s->entries);
+	free(s->config_path);
+	free(s);
+}
