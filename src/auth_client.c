@@ -479,6 +479,26 @@ offered_has(const char *offered, const char *name)
 	return false;
 }
 
+void
+auth_client_supported(char *buf, size_t size)
+{
+	Gsasl *ctx = NULL;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	if (gsasl_init(&ctx) != GSASL_OK)
+		ctx = NULL;
+	for (size_t i = 0; i < NRULES && len + 1 < size; i++) {
+		const struct mech_rule *m = &mech_rules[i];
+
+		if (!(m->flags & MECH_OURS) && (ctx == NULL || !gsasl_client_support_p(ctx, m->name)))
+			continue;
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? " " : "", m->name);
+	}
+	if (ctx != NULL)
+		gsasl_done(ctx);
+}
+
 /* Facts choose() decides on. */
 struct choice_env {
 	Gsasl *gsasl;                    /* NULL: libgsasl could not start */

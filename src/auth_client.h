@@ -52,6 +52,10 @@ size_t auth_client_choose(const struct route *, const struct auth_credentials *,
     const char *offered, bool encrypted, bool channel_binding, const char **out,
     size_t max, const struct netio_trace *);
 
+/* The mechanisms this build can use at all (libgsasl's at run time plus
+ * ours), in the order of auto, space separated, into buf. */
+void auth_client_supported(char *buf, size_t size);
+
 /* The final answer of a server to an authentication exchange. */
 struct auth_reply {
 	int code;                      /* 235, 535, 334... (SMTP); protocol-specific */

@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "deliver.h"
 #include "log.h"
+#include "probe.h"
 #include "queue_cmd.h"
 #include "sendmail.h"
 #include "spool.h"
@@ -25,6 +26,7 @@ static const char usage_text[] =
     "  queue [--json]              list the queue (also: mailq)\n"
     "  queue show|hold|release|delete ID, queue retry ID|all\n"
     "  flush                       deliver what is queued now\n"
+    "  probe [ROUTE]               show, step by step, a session with the gateway\n"
     "  sendmail [FLAGS] RCPT...    the sendmail(1) interface (also: sendmail)\n"
     "  --version, --help\n"
     "The configuration: -c FILE, else $MAILREDIR_CONFIG, else " CONFIG_DEFAULT_PATH ".\n";
@@ -215,6 +217,8 @@ main(int argc, char **argv)
 		return with_config(path_option, queue_cmd_main, argc, argv);
 	if (strcmp(argv[0], "flush") == 0)
 		return with_config(path_option, queue_cmd_flush, argc, argv);
+	if (strcmp(argv[0], "probe") == 0)
+		return with_config(path_option, probe_main, argc, argv);
 	if (strcmp(argv[0], "deliver") == 0)
 		return with_config(path_option, cmd_deliver, argc, argv);
 	fprintf(stderr, "mailredir: unknown command %s\n", argv[0]);
