@@ -35,7 +35,7 @@
 #include "util.h"
 
 #define GREETING_TLS_CHECK_MS 5000  /* silence this long: is it an implicit-TLS port? */
-#define SPEAKS_FIRST_WAIT_MS 2000   /* implicit TLS: a plaintext server greets by now */
+#define SPEAKS_FIRST_WAIT_MS 250  /* a plaintext server greets at once; a slower one still gets "wrong version number ... try tls = starttls" from the handshake */
 #define QUIT_TIMEOUT_MS 5000
 #define BODY_CHUNK (64 * 1024)
 #define CMD_MAX 1024                /* MAIL/RCPT lines; RFC 5321 allows 512 + extensions */
@@ -948,6 +948,17 @@ tx_after_data_reply(struct tx *tx, const struct smtp_reply *data)
 	return tx_body(tx);
 }
 
+/* The group's replies stopped: a refused MAIL (a 421 before hanging up)
+ * still speaks for every recipient. */
+static int
+tx_pipeline_broke(struct tx *tx, const struct smtp_reply *mail, enum delivery_step step,
+    const char *why)
+{
+	if (mail->code != 0 && mail->code / 100 != 2)
+		tx_mail_refused(tx, mail);
+	return tx_io_fail(tx, step, why);
+}
+
 /* RFC 2920: [RSET] MAIL, every RCPT and DATA in one write; then the replies
  * in order. */
 static int
@@ -960,6 +971,7 @@ tx_pipelined(struct tx *tx)
 	struct err err;
 	char sum[512];
 
+	smtp_reply_init(&mail);
 	if ((rset && send_line(c, "RSET", NULL, &err) == -1) || send_mail(tx, &err) == -1)
 		return tx_io_fail(tx, STEP_MAIL, err.msg);
 	for (size_t i = 0; i < m->nrcpts; i++)
@@ -978,11 +990,11 @@ tx_pipelined(struct tx *tx)
 		if (tx->state[i] != RCPT_PENDING)
 			continue;
 		if (read_reply(c, &r, &err) == -1)
-			return tx_io_fail(tx, STEP_RCPT, err.msg);
+			return tx_pipeline_broke(tx, &mail, STEP_RCPT, err.msg);
 		tx_rcpt_reply(tx, i, &r);
 	}
 	if (read_reply(c, &r, &err) == -1)
-		return tx_io_fail(tx, STEP_DATA, err.msg);
+		return tx_pipeline_broke(tx, &mail, STEP_DATA, err.msg);
 	if (mail.code / 100 != 2)
 		tx_mail_refused(tx, &mail);
 	else

@@ -43,10 +43,25 @@ struct smtp_client_info {
 
 struct smtp_client;
 
-/* Connect, greeting, EHLO (HELO fallback), STARTTLS or implicit TLS per
- * route->tls (EHLO again after it; nothing from before is kept), AUTH when
- * the route has a user.  -1 with *outcome (deferred, route-level) when the
- * session could not be set up. */
+/* Connect, greeting, EHLO (HELO when EHLO gets a 5xx), STARTTLS or implicit
+ * TLS per route->tls (EHLO again after it; nothing from before is kept),
+ * AUTH when the route has a user.  -1 with *outcome (deferred, route-level,
+ * the step that failed) when the session could not be set up; *out is then
+ * NULL.  Diagnoses in words, in bounded time:
+ *   tls = tls and the server greets within 2 s: "port N speaks plaintext
+ *     SMTP ("220 ..."): set tls = starttls" (every implicit-TLS connection
+ *     therefore waits 2 s for silence before its handshake);
+ *   tls = starttls/none and no greeting within min(reply-timeout, 5 s): the
+ *     connection is closed and a TLS handshake tried on a new one; success:
+ *     "port N speaks TLS at once: set tls = tls"; else a third connection
+ *     waits for the greeting until reply-timeout from the start;
+ *   tls = starttls without STARTTLS offered: deferred, nothing more sent but
+ *     QUIT (no credentials are even loaded);
+ *   a user but no AUTH offered: "the gateway offers no AUTH but the route has
+ *     user = X".  Credentials are loaded right before AUTH and wiped right
+ *     after; the trace shows AUTH lines masked ("AUTH PLAIN ********").
+ * trace (NULL: none) gets the dialogue, "C: ..." and "S: ...", and netio's
+ * connection and TLS lines; it must outlive the session. */
 int smtp_client_open(const struct config *, const struct route *, const struct netio_trace *,
     struct smtp_client **, struct smtp_outcome *);
 const struct smtp_client_info *smtp_client_info(const struct smtp_client *);
@@ -65,11 +80,31 @@ struct smtp_message {
  * happened to the message as a whole (e.g. failed: too big for the gateway's
  * SIZE, or needs 8BITMIME/SMTPUTF8 the gateway lacks — never mangled).
  * Returns 0 when the session may carry another message, -1 when it is
- * unusable (every recipient not yet answered is then deferred). */
+ * unusable (every recipient not yet answered is then deferred); then only
+ * smtp_client_close it.
+ *
+ * Checks before MAIL (failed, nothing sent, session kept): SIZE, 8BITMIME,
+ * SMTPUTF8, an envelope sender with control characters.  A recipient with
+ * control characters is failed and never sent.  MAIL carries SIZE=n when the
+ * gateway announced SIZE, BODY=8BITMIME / SMTPUTF8 when the message needs
+ * them.  With PIPELINING, [RSET,] MAIL, every RCPT and DATA go in one write.
+ * Each recipient: 2xx accepted (then the end-of-data reply decides), 4xx
+ * deferred, 5xx failed; 530/534/535/538 deferred route-level; every one
+ * refused as relay-denied (smtp_reply_means_relay_denied): all deferred
+ * route-level.  A refused MAIL speaks for every recipient (relay/auth
+ * wording: deferred route-level).  After the final ".": 2xx sent, 4xx
+ * deferred, 5xx failed; no reply (timeout, drop, garbage) deferred with
+ * "connection lost after end of data: the message may have been delivered
+ * (possible duplicate); <why>" and -1.  *msg is deferred while any
+ * recipient is, else failed if any failed, else sent, and carries the
+ * outcome of the first recipient with that status.  nrcpts 0: *msg failed
+ * ("no recipients"), nothing sent.  Every transaction after the first on a
+ * session starts with RSET. */
 int smtp_client_send(struct smtp_client *, const struct smtp_message *,
     struct smtp_outcome *rcpt, struct smtp_outcome *msg);
 
-/* QUIT (best effort) and free.  NULL ok. */
+/* QUIT (reply awaited at most 5 s; skipped once the session broke) and
+ * free.  NULL ok. */
 void smtp_client_close(struct smtp_client *);
 
 #endif

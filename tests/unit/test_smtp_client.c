@@ -35,6 +35,7 @@ enum step_flag {
 	QUIET = 1 << 0,         /* nothing more may arrive before we reply */
 	HANGUP = 1 << 1,        /* close instead of replying */
 	SILENT = 1 << 2,        /* never reply; wait for the client to go */
+	HANGUP_AFTER_REPLY = 1 << 3,   /* reply, then hang up */
 };
 
 struct step {
@@ -175,6 +176,8 @@ fake_run(void *arg)
 			break;
 		}
 		if (s->reply != NULL && write(f->fd, s->reply, strlen(s->reply)) < 0)
+			break;
+		if (s->flags & HANGUP_AFTER_REPLY)
 			break;
 	}
 	fake_drain(f, 300);
@@ -952,6 +955,28 @@ classifies_refusals(void **state)
 	}
 }
 
+/* 421 to a pipelined MAIL, then the gateway hangs up: the 421 is the
+ * reason every recipient is deferred. */
+static void
+keeps_a_421_to_pipelined_mail(void **state)
+{
+	static const char body[] = "x\r\n";
+	static const struct step steps[] = {
+		GREETING, EHLO("250-PIPELINING\r\n"),
+		{ "MAIL FROM:<a@lan.example>\nRCPT TO:<b@ext.example>\nDATA",
+		  "421 4.3.2 shutting down\r\n", HANGUP_AFTER_REPLY },
+	};
+	struct fake f;
+	struct msg x;
+
+	(void)state;
+	fake_start(&f, steps, N(steps));
+	msg_init(&x, one_rcpt, 1, body, sizeof body - 1);
+	assert_int_equal(one_message(&f, &x), -1);
+	check_outcome("rcpt", &x.out[0], DELIVERY_DEFERRED, STEP_MAIL, "421 4.3.2 shutting down");
+	free(f.got);
+}
+
 /* A pipelined DATA that is (wrongly) accepted with no recipient gets a lone
  * dot (RFC 2920 §3.1), then RSET. */
 static void
@@ -1121,6 +1146,7 @@ main(void)
 		cmocka_unit_test(defers_a_bad_greeting),
 		cmocka_unit_test(bounds_a_missing_greeting),
 		cmocka_unit_test(classifies_refusals),
+		cmocka_unit_test(keeps_a_421_to_pipelined_mail),
 		cmocka_unit_test(ends_an_empty_pipelined_data),
 		cmocka_unit_test(authenticates_with_the_callbacks),
 		cmocka_unit_test(names_statuses_and_steps),
