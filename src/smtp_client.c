@@ -35,7 +35,9 @@
 #include "util.h"
 
 #define GREETING_TLS_CHECK_MS 5000  /* silence this long: is it an implicit-TLS port? */
-#define SPEAKS_FIRST_WAIT_MS 250  /* a plaintext server greets at once; a slower one still gets "wrong version number ... try tls = starttls" from the handshake */
+/* Implicit TLS: a plaintext server greets at once; a slower one is still
+ * named by the handshake ("wrong version number ... try tls = starttls"). */
+#define SPEAKS_FIRST_WAIT_MS 250
 #define QUIT_TIMEOUT_MS 5000
 #define BODY_CHUNK (64 * 1024)
 #define CMD_MAX 1024                /* MAIL/RCPT lines; RFC 5321 allows 512 + extensions */
