@@ -127,12 +127,21 @@ print_result(void *ctx, const struct deliver_line *line)
 	fflush(stdout);     /* the daemon acts on each line as it comes */
 }
 
+/* The session narrated at log-level debug (AUTH lines masked by the client). */
+static void
+trace_to_debug_log(void *ctx, const char *line)
+{
+	(void)ctx;
+	log_debug("%s", line);
+}
+
 /* `deliver [--force] [--syslog] ID...`: a delivery worker, started by the
  * daemon's scheduler (internal; mailredir.8, DELIVERY). */
 static int
 cmd_deliver(const struct config *cfg, int argc, char **argv)
 {
 	struct deliver_stats stats = { .report = print_result };
+	struct netio_trace trace = { trace_to_debug_log, NULL };
 	struct spool *spool;
 	struct err err = { "" };
 	bool force = false, syslog = false;
@@ -149,7 +158,7 @@ cmd_deliver(const struct config *cfg, int argc, char **argv)
 	log_open(!syslog, cfg->log_level);
 	if (spool_open(cfg->spool, false, &spool, &err) < 0 ||
 	    deliver_run(cfg, spool, (const char *const *)argv + i, (size_t)(argc - i), force,
-	    &stats, NULL, &err) < 0) {
+	    &stats, cfg->log_level >= LOG_LEVEL_DEBUG ? &trace : NULL, &err) < 0) {
 		log_err("deliver: %s", err.msg);
 		rc = 75;
 	}
