@@ -46,23 +46,6 @@ extern char **environ;
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                   */
 
-static void trace_say(const struct netio_trace *, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-trace_say(const struct netio_trace *t, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (t == NULL || t->say == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	t->say(t->ctx, line);
-}
-
 static void
 wipe(void *p, size_t len)
 {
@@ -574,15 +557,15 @@ choose(const struct choice_env *e, const struct mech_rule **out, size_t max,
 		if (why == not_offered)         /* one line for all of these */
 			list_add(absent, sizeof absent, name);
 		else if (why != NULL)
-			trace_say(trace, "%s: %s", name, why);
+			netio_trace_say(trace, "%s: %s", name, why);
 		else {
 			out[n++] = m;
 			list_add(list, sizeof list, m->name);
 		}
 	}
 	if (absent[0] != '\0')
-		trace_say(trace, "%s: %s", not_offered, absent);
-	trace_say(trace, "AUTH mechanisms to try (%s): %s", automatic ? "auto" : "auth list",
+		netio_trace_say(trace, "%s: %s", not_offered, absent);
+	netio_trace_say(trace, "AUTH mechanisms to try (%s): %s", automatic ? "auto" : "auth list",
 	    n > 0 ? list : "none");
 	return n;
 }
@@ -601,7 +584,7 @@ auth_client_choose(const struct route *r, const struct auth_credentials *cred,
 	int rc;
 
 	if ((rc = gsasl_init(&e.gsasl)) != GSASL_OK) {
-		trace_say(trace, "libgsasl could not start: %s", gsasl_strerror(rc));
+		netio_trace_say(trace, "libgsasl could not start: %s", gsasl_strerror(rc));
 		e.gsasl = NULL;
 	}
 	n = choose(&e, m, max < NRULES ? max : NRULES, trace);
@@ -759,7 +742,7 @@ oauth_step(struct auth_run *run, struct mech_session *ms, const char *challenge,
 				if (json[i] < 0x20 || json[i] > 0x7e)
 					json[i] = '?';
 			json[len] = '\0';
-			trace_say(run->trace, "%s: the gateway says %.300s", ms->rule->name,
+			netio_trace_say(run->trace, "%s: the gateway says %.300s", ms->rule->name,
 			    (char *)json);
 		}
 		*out = xstrdup(ms->rule->oauth_ack);
@@ -1029,24 +1012,24 @@ attempt_outcome(struct auth_run *run, const struct mech_rule *m, enum attempt a,
 	strlcopy(res->mech, mech, sizeof res->mech);
 	switch (a) {
 	case ATTEMPT_NOT_STARTED:
-		trace_say(run->trace, "%s: not started: %s", mech, gsasl_strerror(failure));
+		netio_trace_say(run->trace, "%s: not started: %s", mech, gsasl_strerror(failure));
 		tried_add(res, mech, reply, "not started");
 		return -2;
 	case ATTEMPT_OK:
-		trace_say(run->trace, "%s: accepted: %d %s", mech, reply->code, reply->text);
+		netio_trace_say(run->trace, "%s: accepted: %d %s", mech, reply->code, reply->text);
 		tried_add(res, mech, reply, NULL);
 		res->reply = *reply;
 		return 0;
 	case ATTEMPT_REFUSED:
 		*reached = true;
 		if (failure != GSASL_OK)
-			trace_say(run->trace, "%s: cancelled: %s", mech, gsasl_strerror(failure));
-		trace_say(run->trace, "%s: refused: %d %s", mech, reply->code, reply->text);
+			netio_trace_say(run->trace, "%s: cancelled: %s", mech, gsasl_strerror(failure));
+		netio_trace_say(run->trace, "%s: refused: %d %s", mech, reply->code, reply->text);
 		tried_add(res, mech, reply, NULL);
 		res->reply = *reply;
 		return -2;
 	case ATTEMPT_TEMPFAIL:
-		trace_say(run->trace, "%s: temporary failure: %d %s", mech, reply->code,
+		netio_trace_say(run->trace, "%s: temporary failure: %d %s", mech, reply->code,
 		    reply->text);
 		tried_add(res, mech, reply, NULL);
 		res->reply = *reply;
@@ -1055,11 +1038,11 @@ attempt_outcome(struct auth_run *run, const struct mech_rule *m, enum attempt a,
 		our_words(&res->reply, "%s: the gateway did not prove that it knows the password "
 		    "(%s); not authenticated, no weaker mechanism tried", mech,
 		    unproven_why(failure));
-		trace_say(run->trace, "%s", res->reply.text);
+		netio_trace_say(run->trace, "%s", res->reply.text);
 		tried_add(res, mech, reply, "unproven");
 		return 2;
 	case ATTEMPT_IO:
-		trace_say(run->trace, "%s: %s", mech, err->msg);
+		netio_trace_say(run->trace, "%s: %s", mech, err->msg);
 		tried_add(res, mech, reply, "I/O error");
 		return -1;
 	}
@@ -1082,7 +1065,7 @@ auth_client_run(const struct route *r, const struct auth_credentials *cred, cons
 
 	memset(res, 0, sizeof *res);
 	if ((grc = gsasl_init(&env.gsasl)) != GSASL_OK) {
-		trace_say(trace, "libgsasl could not start: %s", gsasl_strerror(grc));
+		netio_trace_say(trace, "libgsasl could not start: %s", gsasl_strerror(grc));
 		env.gsasl = NULL;
 	} else {
 		gsasl_callback_set(env.gsasl, property_cb);
@@ -1091,7 +1074,7 @@ auth_client_run(const struct route *r, const struct auth_credentials *cred, cons
 	channel_binding(tls, &run);
 	env.channel_binding = run.cb_type != NULL;
 	if (run.cb_type != NULL)
-		trace_say(trace, "channel binding: %s", run.cb_type);
+		netio_trace_say(trace, "channel binding: %s", run.cb_type);
 	n = choose(&env, chosen, NRULES, trace);
 	for (size_t i = 0; i < n; i++) {
 		struct auth_reply reply = { 0 };

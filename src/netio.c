@@ -46,11 +46,8 @@ struct netio {
 	size_t wlen, wcap;
 };
 
-static void trace_say(const struct netio_trace *, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-trace_say(const struct netio_trace *t, const char *fmt, ...)
+void
+netio_trace_say(const struct netio_trace *t, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
@@ -88,26 +85,6 @@ errno_words(int e, char *buf, size_t size)
 		buf[0] = (char)(buf[0] - 'A' + 'a');
 }
 
-/* 1 ready, 0 deadline passed, -1 poll failed (errno). */
-static int
-wait_fd(int fd, short events, uint64_t deadline)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = events };
-		uint64_t now = now_ms();
-		int left = now >= deadline ? 0 :
-		    deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
-		int r = poll(&pfd, 1, left);
-
-		if (r > 0)
-			return 1;
-		if (r == 0 && now_ms() >= deadline)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
 static void
 format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 {
@@ -129,7 +106,7 @@ trace_resolved(const struct netio_trace *t, const char *host, const struct addri
 		off += (size_t)snprintf(list + off, sizeof list - off, "%s%s",
 		    off > 0 ? ", " : "", addr);
 	}
-	trace_say(t, "resolving %s: %s", host, list);
+	netio_trace_say(t, "resolving %s: %s", host, list);
 }
 
 /* One address: a connected non-blocking socket, or -1 with the reason in
@@ -184,15 +161,15 @@ connect_any(const char *host, uint16_t port, const struct addrinfo *res,
 		int fd;
 
 		format_addr(ai->ai_addr, ai->ai_addrlen, addr, sizeof addr);
-		trace_say(t, "connecting to %s port %u", addr, port);
+		netio_trace_say(t, "connecting to %s port %u", addr, port);
 		fd = connect_one(ai, timeout_ms, why, sizeof why);
 		if (fd >= 0) {
-			trace_say(t, "connected to %s port %u (%llu ms)", addr, port,
+			netio_trace_say(t, "connected to %s port %u (%llu ms)", addr, port,
 			    (unsigned long long)(now_ms() - start));
 			snprintf(peer, peersize, "%.220s[%s]:%u", host, addr, port);
 			return fd;
 		}
-		trace_say(t, "%s port %u: %s", addr, port, why);
+		netio_trace_say(t, "%s port %u: %s", addr, port, why);
 		if (off < sizeof tried)
 			off += (size_t)snprintf(tried + off, sizeof tried - off, "%s%s: %s",
 			    off > 0 ? "; " : "", addr, why);
@@ -227,7 +204,7 @@ netio_connect(const char *host, uint16_t port, uint64_t connect_timeout_ms,
 	if (rc != 0) {
 		const char *why = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
 
-		trace_say(t, "resolving %s: %s", name, why);
+		netio_trace_say(t, "resolving %s: %s", name, why);
 		return err_set(err, "cannot resolve %s: %s", name, why);
 	}
 	trace_resolved(t, name, res);
@@ -273,7 +250,7 @@ trace_tls(struct netio *n, const struct tls_info *info, int rc, const struct err
 	char verdict[320];
 
 	if (info->version[0] == '\0') {
-		trace_say(&n->trace, "TLS: %s", err->msg);
+		netio_trace_say(&n->trace, "TLS: %s", err->msg);
 		return;
 	}
 	if (info->pinned)
@@ -283,7 +260,7 @@ trace_tls(struct netio *n, const struct tls_info *info, int rc, const struct err
 	else
 		snprintf(verdict, sizeof verdict, "not verified: %s%s", info->verify_error,
 		    rc == 0 ? " (tls-verify = no)" : "");
-	trace_say(&n->trace, "TLS: %s %s; certificate %s issued by %s; valid until %s; %s",
+	netio_trace_say(&n->trace, "TLS: %s %s; certificate %s issued by %s; valid until %s; %s",
 	    info->version, info->cipher, info->subject, info->issuer, info->not_after, verdict);
 }
 

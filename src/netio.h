@@ -24,6 +24,10 @@ struct netio_trace {
 	void *ctx;
 };
 
+/* Say one line (printf-like) through a trace; a NULL trace says nothing. */
+void netio_trace_say(const struct netio_trace *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 struct netio;
 
 /* Resolve host (a name, an IPv4 or IPv6 literal, "[IPv6]" too) and connect

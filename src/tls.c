@@ -87,27 +87,6 @@ sanitize(char *s)
 			*s = '?';
 }
 
-/* Wait until fd is ready for events or the deadline passes: 1 ready,
- * 0 timed out, -1 poll failed (errno). */
-static int
-wait_fd(int fd, short events, uint64_t deadline)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = events };
-		uint64_t now = now_ms();
-		int left = now >= deadline ? 0 :
-		    deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
-		int r = poll(&pfd, 1, left);
-
-		if (r > 0)
-			return 1;
-		if (r == 0 && now_ms() >= deadline)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
 /* Run one SSL_connect / SSL_read_ex / SSL_write_ex to completion, waiting
  * on the socket whenever OpenSSL asks, until the deadline.  1 done, -1
  * failed (*fail says why, timed_out included). */

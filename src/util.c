@@ -1,6 +1,8 @@
 /* util.c - allocation, whole writes, directory fsync, time formatting. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +171,25 @@ fsync_dir(const char *path, struct err *err)
 	}
 	close(fd);
 	return 0;
+}
+
+int
+wait_fd(int fd, short events, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = events };
+		uint64_t now = now_ms();
+		int left = now >= deadline ? 0 :
+		    deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
+		int r = poll(&pfd, 1, left);
+
+		if (r > 0)
+			return 1;
+		if (r == 0 && now_ms() >= deadline)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
 }
 
 uint64_t

@@ -32,6 +32,11 @@ int read_file(const char *path, size_t max, char **out, size_t *len, struct err 
  * (creations, renames, unlinks) durable. */
 int fsync_dir(const char *path, struct err *);
 
+/* poll(2) one descriptor for `events` until the monotonic deadline (ms, as
+ * now_ms): 1 ready, 0 deadline passed, -1 poll failed (errno).  EINTR is
+ * retried with the time left. */
+int wait_fd(int fd, short events, uint64_t deadline);
+
 /* Milliseconds on CLOCK_MONOTONIC / wall clock seconds. */
 uint64_t now_ms(void);
 
