@@ -46,20 +46,6 @@ struct netio {
 	size_t wlen, wcap;
 };
 
-void
-netio_trace_say(const struct netio_trace *t, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	if (t == NULL || t->say == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	t->say(t->ctx, line);
-}
-
 static const char *
 seconds(uint64_t ms, char *buf, size_t size)
 {
