@@ -22,6 +22,7 @@ struct route_session {
 	struct smtp_client *client;
 	bool failed;                   /* could not open: defer the rest at once */
 	struct smtp_outcome open_outcome;
+	struct smtp_client_info open_info;  /* as far as the failed session got */
 };
 
 uint64_t
@@ -113,7 +114,8 @@ static struct smtp_client *
 session_get(const struct config *cfg, struct route_session *rs, const struct netio_trace *trace)
 {
 	if (rs->client == NULL && !rs->failed &&
-	    smtp_client_open(cfg, rs->route, trace, &rs->client, &rs->open_outcome) < 0)
+	    smtp_client_open(cfg, rs->route, trace, &rs->client, &rs->open_outcome,
+	    &rs->open_info) < 0)
 		rs->failed = true;
 	return rs->client;
 }
@@ -141,6 +143,7 @@ attempt(const struct config *cfg, struct route_session *rs, struct spool_msg *ms
 		}
 	if (client == NULL) {
 		whole = rs->open_outcome;
+		info = rs->open_info;
 		for (size_t k = 0; k < n; k++)
 			out[k] = whole;
 	} else {

@@ -92,6 +92,7 @@ probe_main(const struct config *cfg, int argc, char **argv)
 	const struct route *route;
 	struct smtp_client *client;
 	struct smtp_outcome outcome;
+	struct smtp_client_info info;
 
 	if (argc > 2) {
 		fputs("usage: mailredir probe [ROUTE]\n", stderr);
@@ -106,12 +107,14 @@ probe_main(const struct config *cfg, int argc, char **argv)
 		return argc == 2 ? 64 : 69;
 	}
 	print_route(route);
-	if (smtp_client_open(cfg, route, &trace, &client, &outcome) < 0) {
+	if (smtp_client_open(cfg, route, &trace, &client, &outcome, &info) < 0) {
+		if (info.relay[0] != '\0')
+			print_result(&info);
 		printf("result: no message can be sent through route %s now: %s\n", route->name,
 		    outcome.reply);
 		return 69;
 	}
-	print_result(smtp_client_info(client));
+	print_result(&info);
 	smtp_client_close(client);
 	printf("result: a message could be sent through route %s\n", route->name);
 	return 0;

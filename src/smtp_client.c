@@ -577,7 +577,8 @@ done:
 
 int
 smtp_client_open(const struct config *cfg, const struct route *route,
-    const struct netio_trace *trace, struct smtp_client **out, struct smtp_outcome *o)
+    const struct netio_trace *trace, struct smtp_client **out, struct smtp_outcome *o,
+    struct smtp_client_info *info)
 {
 	struct smtp_client *c = xcalloc(1, sizeof *c);
 
@@ -588,9 +589,13 @@ smtp_client_open(const struct config *cfg, const struct route *route,
 	if (session_connect(c, o) == -1 || session_greeting(c, o) == -1 ||
 	    session_ehlo(c, o) == -1 || session_starttls(c, o) == -1 ||
 	    session_auth(c, o) == -1) {
+		if (info != NULL)
+			*info = c->info;
 		smtp_client_close(c);
 		return -1;
 	}
+	if (info != NULL)
+		*info = c->info;
 	*out = c;
 	return 0;
 }

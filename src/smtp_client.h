@@ -48,9 +48,9 @@ struct smtp_client;
  * AUTH when the route has a user.  -1 with *outcome (deferred, route-level,
  * the step that failed) when the session could not be set up; *out is then
  * NULL.  Diagnoses in words, in bounded time:
- *   tls = tls and the server greets within 2 s: "port N speaks plaintext
- *     SMTP ("220 ..."): set tls = starttls" (every implicit-TLS connection
- *     therefore waits 2 s for silence before its handshake);
+ *   tls = tls and the server greets within 250 ms: "port N speaks plaintext
+ *     SMTP ("220 ..."): set tls = starttls" (a slower plaintext server is
+ *     named by the failed handshake);
  *   tls = starttls/none and no greeting within min(reply-timeout, 5 s): the
  *     connection is closed and a TLS handshake tried on a new one; success:
  *     "port N speaks TLS at once: set tls = tls"; else a third connection
@@ -61,9 +61,11 @@ struct smtp_client;
  *     user = X".  Credentials are loaded right before AUTH and wiped right
  *     after; the trace shows AUTH lines masked ("AUTH PLAIN ********").
  * trace (NULL: none) gets the dialogue, "C: ..." and "S: ...", and netio's
- * connection and TLS lines; it must outlive the session. */
+ * connection and TLS lines; it must outlive the session.  *info (may be
+ * NULL) gets what the session learnt (relay, TLS, capabilities), also when
+ * it failed: the log line and probe name the gateway either way. */
 int smtp_client_open(const struct config *, const struct route *, const struct netio_trace *,
-    struct smtp_client **, struct smtp_outcome *);
+    struct smtp_client **, struct smtp_outcome *, struct smtp_client_info *info);
 const struct smtp_client_info *smtp_client_info(const struct smtp_client *);
 
 struct smtp_message {

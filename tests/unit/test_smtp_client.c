@@ -290,7 +290,7 @@ one_message(struct fake *f, struct msg *x)
 	struct smtp_outcome o;
 	int rc;
 
-	if (smtp_client_open(&cfg, &r, NULL, &c, &o) != 0)
+	if (smtp_client_open(&cfg, &r, NULL, &c, &o, NULL) != 0)
 		fail_msg("open: %s at %s: %s", delivery_status_name(o.status),
 		    delivery_step_name(o.step), o.reply);
 	rc = smtp_client_send(c, &x->m, x->out, &x->whole);
@@ -326,7 +326,7 @@ sends_one_message_end_to_end(void **state)
 	fake_start(&f, steps, N(steps));
 	msg_init(&x, one_rcpt, 1, body, sizeof body - 1);
 	r = route_to(&f);
-	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o), 0);
+	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o, NULL), 0);
 	assert_non_null(strstr(smtp_client_info(c)->relay, "127.0.0.1"));
 	assert_false(smtp_client_info(c)->tls);
 	assert_string_equal(smtp_client_info(c)->auth_mech, "");
@@ -451,7 +451,7 @@ normalises_across_chunks(void **state)
 	memcpy(body + 65535, "\r.y\n", 4);
 	fake_start(&f, steps, N(steps));
 	r = route_to(&f);
-	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o), 0);
+	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o, NULL), 0);
 	msg_init(&x, one_rcpt, 1, body, big);
 	assert_int_equal(smtp_client_send(c, &x.m, x.out, &x.whole), 0);
 	msg_init(&y, one_rcpt, 1, "", 0);
@@ -640,7 +640,7 @@ defers_a_silent_gateway(void **state)
 	msg_init(&x, one_rcpt, 1, body, sizeof body - 1);
 	r = route_to(&f);
 	r.reply_timeout_ms = 300;
-	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o), 0);
+	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o, NULL), 0);
 	assert_int_equal(smtp_client_send(c, &x.m, x.out, &x.whole), -1);
 	smtp_client_close(c);
 	close(x.m.content_fd);
@@ -722,7 +722,7 @@ resets_between_messages(void **state)
 	(void)state;
 	fake_start(&f, steps, N(steps));
 	r = route_to(&f);
-	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o), 0);
+	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o, NULL), 0);
 	msg_init(&x, one_rcpt, 1, body, sizeof body - 1);
 	msg_init(&y, one_rcpt, 1, body, sizeof body - 1);
 	assert_int_equal(smtp_client_send(c, &x.m, x.out, &x.whole), 0);
@@ -780,7 +780,7 @@ refuses_cleartext_when_starttls_is_missing(void **state)
 	r.tls = TLS_MODE_STARTTLS;
 	r.user = "joe@isp.example";
 	r.password = "secret";
-	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o), -1);
+	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o, NULL), -1);
 	assert_null(c);
 	fake_join(&f);
 	check_outcome("open", &o, DELIVERY_DEFERRED, STEP_STARTTLS,
@@ -809,7 +809,7 @@ defers_a_malformed_reply(void **state)
 	fake_start(&f, steps, N(steps));
 	msg_init(&x, one_rcpt, 1, body, sizeof body - 1);
 	r = route_to(&f);
-	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o), 0);
+	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o, NULL), 0);
 	assert_int_equal(smtp_client_send(c, &x.m, x.out, &x.whole), -1);
 	/* once broken, the session takes no more messages */
 	assert_int_equal(smtp_client_send(c, &x.m, x.out, &x.whole), -1);
@@ -849,7 +849,7 @@ defers_a_bad_greeting(void **state)
 
 		fake_start(&f, steps, nsteps);
 		r = route_to(&f);
-		if (smtp_client_open(&cfg, &r, NULL, &c, &o) != -1)
+		if (smtp_client_open(&cfg, &r, NULL, &c, &o, NULL) != -1)
 			fail_msg("%s: opened", greetings[i].name);
 		fake_join(&f);
 		check_outcome(greetings[i].name, &o, DELIVERY_DEFERRED, STEP_GREETING,
@@ -876,7 +876,7 @@ bounds_a_missing_greeting(void **state)
 	fake_start(&f, steps, N(steps));
 	r = route_to(&f);
 	r.reply_timeout_ms = 400;
-	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o), -1);
+	assert_int_equal(smtp_client_open(&cfg, &r, NULL, &c, &o, NULL), -1);
 	fake_join(&f);
 	check_outcome("open", &o, DELIVERY_DEFERRED, STEP_GREETING,
 	    "no greeting within 0.4 s (and the port does not speak TLS at once either)");
@@ -1083,7 +1083,7 @@ authenticates_with_the_callbacks(void **state)
 		r.user = "joe@isp.example";
 		r.password = "secret";
 		r.allow_plaintext_auth = true;
-		rc = smtp_client_open(&cfg, &r, &trace, &c, &o);
+		rc = smtp_client_open(&cfg, &r, &trace, &c, &o, NULL);
 		if (rc != auth_cases[i].want)
 			fail_msg("%s: open got %d (%s), want %d", auth_cases[i].name, rc,
 			    rc == 0 ? "" : o.reply, auth_cases[i].want);
