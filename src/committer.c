@@ -36,6 +36,9 @@ struct committer {
 	struct job_list pending;     /* loop -> thread */
 	struct job_list done;        /* thread -> loop */
 	bool stopping;
+	bool imported;               /* maildrop files came in: tell the loop */
+	void (*on_import)(void *);
+	void *on_import_arg;
 	int notify[2];               /* thread writes a byte when `done` grows */
 	struct event *notify_ev;
 };
@@ -70,8 +73,14 @@ import_drops(struct committer *c)
 
 	if (n < 0)
 		log_err("maildrop: %s", err.msg);
-	else if (n > 0)
+	else if (n > 0) {
 		log_info("maildrop: imported %d message%s", n, n == 1 ? "" : "s");
+		pthread_mutex_lock(&c->lock);
+		c->imported = true;
+		pthread_mutex_unlock(&c->lock);
+		if (write(c->notify[1], "", 1) < 0 && errno != EAGAIN)
+			log_err("committer: cannot wake the event loop: %s", strerror(errno));
+	}
 }
 
 static void *
@@ -122,10 +131,15 @@ run_done(struct committer *c)
 {
 	struct job_list done = STAILQ_HEAD_INITIALIZER(done);
 	struct job *job;
+	bool imported;
 
 	pthread_mutex_lock(&c->lock);
 	STAILQ_CONCAT(&done, &c->done);
+	imported = c->imported;
+	c->imported = false;
 	pthread_mutex_unlock(&c->lock);
+	if (imported && c->on_import != NULL)
+		c->on_import(c->on_import_arg);
 	while ((job = STAILQ_FIRST(&done)) != NULL) {
 		STAILQ_REMOVE_HEAD(&done, entry);
 		job->done(job->arg, job->ok, job->why);
@@ -145,12 +159,14 @@ on_notify(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-committer_new(struct event_base *base, struct spool *spool, struct committer **out,
-    struct err *err)
+committer_new(struct event_base *base, struct spool *spool, void (*on_import)(void *),
+    void *arg, struct committer **out, struct err *err)
 {
 	struct committer *c = xcalloc(1, sizeof *c);
 
 	c->spool = spool;
+	c->on_import = on_import;
+	c->on_import_arg = arg;
 	STAILQ_INIT(&c->pending);
 	STAILQ_INIT(&c->done);
 	pthread_mutex_init(&c->lock, NULL);

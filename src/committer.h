@@ -20,7 +20,10 @@ struct committer;
 /* Runs on the event loop's thread once the message is durable (ok) or not. */
 typedef void (*committer_done_fn)(void *arg, bool ok, const char *why);
 
-int committer_new(struct event_base *, struct spool *, struct committer **, struct err *);
+/* on_import (may be NULL) runs on the loop's thread after maildrop files
+ * were imported into queue/ (the scheduler then looks at the queue). */
+int committer_new(struct event_base *, struct spool *, void (*on_import)(void *), void *arg,
+    struct committer **, struct err *);
 /* The committer owns msg from here: it frees it (aborting it on failure). */
 void committer_submit(struct committer *, struct spool_new *msg, committer_done_fn, void *arg);
 /* Commit what is pending, run its callbacks, stop the thread, free. */

@@ -1446,6 +1446,8 @@ load_text(const char *text, size_t len, const char *name, bool world_readable,
 		config_free(ld.cfg);
 		rc = -1;
 	} else {
+		ld.cfg->text = xstrndup(text, len);
+		ld.cfg->text_len = len;
 		*out = ld.cfg;
 		rc = 0;
 	}
@@ -1499,6 +1501,9 @@ config_free(struct config *cfg)
 	free(cfg->routes);
 	clear_object(cfg, false);
 	free(cfg->path);
+	if (cfg->text != NULL)
+		explicit_bzero(cfg->text, cfg->text_len);   /* it may hold a password */
+	free(cfg->text);
 	free(cfg);
 }
 

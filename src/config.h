@@ -79,6 +79,9 @@ struct route {
 
 struct config {
 	char *path;                    /* the file it came from */
+	char *text;                    /* what was parsed: delivery workers get exactly this
+	                                * (a secret may be in it: wiped by config_free) */
+	size_t text_len;
 	struct listen_addr *listen;
 	size_t nlisten;
 	char *spool;                   /* absolute path (a relative one is made absolute at load) */

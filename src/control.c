@@ -66,3 +66,12 @@ out:
 	close(fd);
 	return rc;
 }
+
+void
+control_notify_rescan(const char *spool_dir)
+{
+	char reply[CONTROL_LINE_MAX];
+	struct err err;
+
+	(void)control_request(spool_dir, "rescan", reply, sizeof reply, 2, &err);
+}

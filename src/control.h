@@ -18,4 +18,8 @@
 int control_request(const char *spool_dir, const char *request, char *reply, size_t size,
     unsigned timeout_s, struct err *);
 
+/* Best effort, quietly: tell a running daemon that the queue changed (a
+ * message was queued behind its back), so that it is tried at once. */
+void control_notify_rescan(const char *spool_dir);
+
 #endif

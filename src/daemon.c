@@ -720,6 +720,16 @@ raise_fd_limit(void)
 	}
 }
 
+/* The committer imported maildrop files: they are due now. */
+static void
+on_maildrop_import(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->scheduler != NULL)
+		scheduler_rescan(d->scheduler);
+}
+
 static void
 on_sigchld(evutil_socket_t sig, short what, void *arg)
 {
@@ -869,7 +879,8 @@ daemon_run(struct daemon *d, const int *fds)
 
 	event_set_log_callback(libevent_log);
 	d->base = event_base_new();
-	if (d->base == NULL || committer_new(d->base, d->spool, &d->committer, &err) < 0 ||
+	if (d->base == NULL ||
+	    committer_new(d->base, d->spool, on_maildrop_import, d, &d->committer, &err) < 0 ||
 	    scheduler_new(d->base, d->spool, d->config_path, !d->foreground, d->cfg->cfg,
 	    &d->scheduler, &err) < 0 || control_listen(d, &err) < 0) {
 		log_err("cannot start: %s", d->base ? err.msg : "event_base_new failed");

@@ -76,6 +76,14 @@ rcpt_open(const struct envelope_rcpt *r)
 	return r->status == RCPT_PENDING || r->status == RCPT_DEFERRED;
 }
 
+/* The spool keeps next-try in seconds: a back-off is rounded up, and is
+ * never 0 (a sub-second step must not retry in a tight loop). */
+static int64_t
+delay_seconds(uint64_t ms)
+{
+	return ms <= 1000 ? 1 : (int64_t)((ms + 999) / 1000);
+}
+
 /* After an attempt: where the message goes.  Returns the state to move to,
  * or SPOOL_STATE_COUNT when it is done (every recipient sent: remove it). */
 static enum spool_state
@@ -104,7 +112,7 @@ settle(const struct config *cfg, const struct route *route, struct envelope *env
 		return SPOOL_FAILED;
 	}
 	if (open) {
-		env->next_try = now + (int64_t)(deliver_retry_delay_ms(policy, env->attempts) / 1000);
+		env->next_try = now + delay_seconds(deliver_retry_delay_ms(policy, env->attempts));
 		return SPOOL_QUEUE;
 	}
 	return failed ? SPOOL_FAILED : SPOOL_STATE_COUNT;
@@ -207,7 +215,7 @@ no_route(const struct config *cfg, struct spool_msg *msg)
 	struct err err = { "" };
 
 	set_reply(&env->last_reply, "no route: the configuration has no [route] for this message");
-	env->next_try = time(NULL) + (int64_t)(deliver_retry_delay_ms(&cfg->retry, 1) / 1000);
+	env->next_try = time(NULL) + delay_seconds(deliver_retry_delay_ms(&cfg->retry, 1));
 	if (spool_msg_save(msg, &err) < 0)
 		log_err("%s: %s", env->id, err.msg);
 	log_info("%s: not sent: no route is configured", env->id);

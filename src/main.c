@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -15,6 +16,7 @@
 #include "queue_cmd.h"
 #include "sendmail.h"
 #include "spool.h"
+#include "util.h"
 
 #define MAILREDIR_VERSION "0.1.0"
 
@@ -135,26 +137,65 @@ trace_to_debug_log(void *ctx, const char *line)
 	log_debug("%s", line);
 }
 
-/* `deliver [--force] [--syslog] ID...`: a delivery worker, started by the
- * daemon's scheduler (internal; mailredir.8, DELIVERY). */
+/* The configuration the daemon loaded, from an inherited descriptor: a
+ * worker must not read a file that may have changed since. */
 static int
-cmd_deliver(const struct config *cfg, int argc, char **argv)
+load_from_fd(const char *fd_text, const char *path_option, struct config **cfg)
+{
+	struct err err = { "" };
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	int fd = atoi(fd_text), rc;
+	ssize_t n;
+
+	for (;;) {
+		if (cap - len < 4096)
+			text = xrealloc(text, cap = cap ? 2 * cap : 8192);
+		n = pread(fd, text + len, cap - len - 1, (off_t)len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	text[len] = '\0';
+	rc = n < 0 ? err_sys(&err, "configuration descriptor %s", fd_text) :
+	    config_load_string(text, config_choose_path(path_option), cfg, &err);
+	explicit_bzero(text, len);      /* it may hold a password */
+	free(text);
+	if (rc < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 78;
+	}
+	return 0;
+}
+
+/* `deliver [--config-fd N] [--force] [--syslog] ID...`: a delivery worker,
+ * started by the daemon's scheduler (internal; mailredir.8, DELIVERY). */
+static int
+cmd_deliver(const char *path_option, int argc, char **argv)
 {
 	struct deliver_stats stats = { .report = print_result };
 	struct netio_trace trace = { trace_to_debug_log, NULL };
-	struct spool *spool;
+	struct spool *spool = NULL;
+	struct config *cfg = NULL;
 	struct err err = { "" };
+	const char *config_fd = NULL;
 	bool force = false, syslog = false;
-	int i = 1, rc = 0;
+	int i = 1, rc;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--force") == 0)
 			force = true;
 		else if (strcmp(argv[i], "--syslog") == 0)
 			syslog = true;
+		else if (strcmp(argv[i], "--config-fd") == 0 && i + 1 < argc)
+			config_fd = argv[++i];
 		else
 			return usage(64);
 	}
+	rc = config_fd ? load_from_fd(config_fd, path_option, &cfg) : load(path_option, &cfg);
+	if (rc != 0)
+		return rc;
 	log_open(!syslog, cfg->log_level);
 	if (spool_open(cfg->spool, false, &spool, &err) < 0 ||
 	    deliver_run(cfg, spool, (const char *const *)argv + i, (size_t)(argc - i), force,
@@ -163,6 +204,7 @@ cmd_deliver(const struct config *cfg, int argc, char **argv)
 		rc = 75;
 	}
 	spool_close(spool);
+	config_free(cfg);
 	return rc;
 }
 
@@ -229,7 +271,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "probe") == 0)
 		return with_config(path_option, probe_main, argc, argv);
 	if (strcmp(argv[0], "deliver") == 0)
-		return with_config(path_option, cmd_deliver, argc, argv);
+		return cmd_deliver(path_option, argc, argv);
 	fprintf(stderr, "mailredir: unknown command %s\n", argv[0]);
 	return usage(64);
 }

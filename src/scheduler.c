@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -62,6 +63,9 @@ struct scheduler {
 	char self[PATH_MAX];
 	unsigned max_workers;
 	bool have_routes;            /* without any route there is nothing to do */
+	int config_fd;               /* the daemon's configuration text (memfd) for workers:
+	                              * they deliver with what the daemon loaded, never
+	                              * with a file edited since */
 	struct entry *entries;
 	size_t n, cap;
 	LIST_HEAD(, worker) workers;
@@ -272,11 +276,30 @@ on_worker_event(struct bufferevent *bev, short what, void *arg)
 	worker_maybe_done(w);
 }
 
-/* fork + exec `mailredir -c FILE deliver [--force] ID...`. */
+/* The configuration text workers read from descriptor 3. */
+#define WORKER_CONFIG_FD 3
+
+static void
+set_config_text(struct scheduler *s, const struct config *cfg)
+{
+	int fd = memfd_create("mailredir.conf", MFD_CLOEXEC);
+
+	if (fd < 0 || write_all(fd, cfg->text, cfg->text_len) < 0) {
+		log_err("scheduler: cannot keep the configuration for workers: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;     /* workers keep getting the previous one */
+	}
+	if (s->config_fd >= 0)
+		close(s->config_fd);
+	s->config_fd = fd;
+}
+
+/* fork + exec `mailredir -c FILE deliver --config-fd 3 [--force] ID...`. */
 static int
 worker_start(struct scheduler *s, struct entry **batch, size_t n, bool force)
 {
-	char **argv = xcalloc(n + 8, sizeof *argv);
+	char **argv = xcalloc(n + 10, sizeof *argv);
 	struct worker *w;
 	int fds[2];
 	size_t k = 0;
@@ -286,6 +309,8 @@ worker_start(struct scheduler *s, struct entry **batch, size_t n, bool force)
 	argv[k++] = "-c";
 	argv[k++] = s->config_path;
 	argv[k++] = "deliver";
+	argv[k++] = "--config-fd";
+	argv[k++] = "3";
 	if (s->syslog)
 		argv[k++] = "--syslog";
 	if (force)
@@ -302,6 +327,10 @@ worker_start(struct scheduler *s, struct entry **batch, size_t n, bool force)
 	if (pid == 0) {
 		/* Only async-signal-safe calls here: the daemon has threads. */
 		if (dup2(fds[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		if (s->config_fd == WORKER_CONFIG_FD)
+			fcntl(WORKER_CONFIG_FD, F_SETFD, 0);     /* keep it across exec */
+		else if (dup2(s->config_fd, WORKER_CONFIG_FD) < 0)
 			_exit(127);
 		execv(s->self, argv);
 		_exit(127);
@@ -447,6 +476,13 @@ scheduler_new(struct event_base *base, struct spool *spool, const char *config_p
 	s->spool = spool;
 	s->config_path = xstrdup(config_path);
 	s->syslog = syslog;
+	s->config_fd = -1;
+	set_config_text(s, cfg);
+	if (s->config_fd < 0) {
+		free(s->config_path);
+		free(s);
+		return err_set(err, "cannot keep the configuration for delivery workers");
+	}
 	s->max_workers = cfg->max_deliveries;
 	s->have_routes = cfg->nroutes > 0;
 	LIST_INIT(&s->workers);
@@ -463,6 +499,7 @@ scheduler_set_config(struct scheduler *s, const struct config *cfg)
 {
 	s->max_workers = cfg->max_deliveries;
 	s->have_routes = cfg->nroutes > 0;
+	set_config_text(s, cfg);
 	dispatch(s);
 }
 
@@ -538,6 +575,8 @@ scheduler_free(struct scheduler *s)
 		worker_free(w);
 	}
 	event_free(s->timer);
+	if (s->config_fd >= 0)
+		close(s->config_fd);
 	free(s->entries);
 	free(s->config_path);
 	free(s);

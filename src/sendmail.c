@@ -24,6 +24,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "control.h"
 #include "envelope.h"
 #include "inject_msg.h"
 #include "log.h"
@@ -592,6 +593,8 @@ deliver(const struct config *cfg, const struct sendmail_args *a)
 	if (sn != NULL ? store_direct(sn, spool, &env, received, &msg, &err) < 0 :
 	    store_drop(cfg, &env, received, &msg, &err) < 0)
 		goto queue_failed;
+	if (sn != NULL)
+		control_notify_rescan(cfg->spool);   /* a daemon tries it at once */
 	log_info("%s: from=<%s>, nrcpt=%zu, size=%llu, uid=%ld, origin=sendmail%s", env.id,
 	    env.sender, env.nrcpts, (unsigned long long)env.size, env.uid,
 	    sn != NULL ? "" : ", via=maildrop");

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "control.h"
 #include "log.h"
 #include "smtp_parse.h"
 #include "smtp_server.h"
@@ -732,6 +733,8 @@ stdio_commit(void *ctx, struct envelope *env)
 			rc = spool_commit_batch(st->spool, &st->msg, 1, NULL, &err);
 		if (rc < 0)
 			spool_new_abort(st->msg);
+		else
+			control_notify_rescan(st->cfg->spool);   /* a daemon tries it at once */
 		spool_new_free(st->msg);
 		st->msg = NULL;
 	} else {
