@@ -27,7 +27,6 @@
 #include "util.h"
 
 #define BATCH_MAX          100   /* messages per worker: one session carries them */
-#define CRASH_BACKOFF      60    /* seconds before retrying what a dead worker held */
 #define BUSY_BACKOFF       5     /* another process held the message */
 #define RESCAN_INTERVAL    300   /* pick up what queue commands changed */
 
@@ -63,6 +62,8 @@ struct scheduler {
 	char self[PATH_MAX];
 	unsigned max_workers;
 	bool have_routes;            /* without any route there is nothing to do */
+	int64_t crash_backoff;       /* seconds before retrying what a dead worker held: the
+	                              * first retry step, so `retry` governs it too */
 	int config_fd;               /* the daemon's configuration text (memfd) for workers:
 	                              * they deliver with what the daemon loaded, never
 	                              * with a file edited since */
@@ -208,7 +209,7 @@ worker_maybe_done(struct worker *w)
 
 	if (w->out != NULL || !w->exited)
 		return;
-	worker_release(w, time(NULL) + CRASH_BACKOFF);
+	worker_release(w, time(NULL) + s->crash_backoff);
 	worker_free(w);
 	check_waiters(s);
 	dispatch(s);
@@ -282,6 +283,9 @@ on_worker_event(struct bufferevent *bev, short what, void *arg)
 static void
 set_config_text(struct scheduler *s, const struct config *cfg)
 {
+	uint64_t first = cfg->retry.nsteps > 0 ? cfg->retry.steps_ms[0] : cfg->retry.max_ms;
+
+	s->crash_backoff = first <= 1000 ? 1 : (int64_t)((first + 999) / 1000);
 	int fd = memfd_create("mailredir.conf", MFD_CLOEXEC);
 
 	if (fd < 0 || write_all(fd, cfg->text, cfg->text_len) < 0) {
@@ -435,7 +439,7 @@ dispatch(struct scheduler *s)
 			break;
 		if (worker_start(s, batch, n, forced) < 0) {
 			for (size_t i = 0; i < n; i++) {
-				batch[i]->next_try = now + CRASH_BACKOFF;
+				batch[i]->next_try = now + s->crash_backoff;
 				batch[i]->forced = false;
 				batch[i]->flush_gen = 0;
 			}
