@@ -6,6 +6,7 @@
 #   make asan       the same suites against an ASan+UBSan build (clang)
 #   make fuzz       build the libFuzzer harnesses (build-fuzz/)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make bench      mailredir beside a private Postfix (bench/run; root; not in check)
 
 SHELL   := /bin/bash
 PREFIX  ?= /usr/local
@@ -37,7 +38,7 @@ B        = build
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(B)/obj/%.o)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps run check unit integration fuzz fuzz-run asan install clean
+.PHONY: all deps run check unit integration fuzz fuzz-run asan install clean bench
 all: $(B)/mailredir $(B)/sendmail $(B)/mailq
 
 deps:
@@ -112,6 +113,11 @@ asan: deps
 	  LDFLAGS="-fsanitize=address,undefined" HARDEN="" all unit
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  MAILREDIR_BIN=$(abspath $(AB)/mailredir) $(PYTHON) -m pytest -q tests/integration
+
+# --- benchmark: smtp-source -> mailredir / a private Postfix -> smtp-sink ------
+# BENCH_ARGS=--quick for a smoke run; bench/run --help for the rest.
+bench: deps all
+	$(PYTHON) bench/run --mailredir $(abspath $(B)/mailredir) $(BENCH_ARGS)
 
 # --- install ------------------------------------------------------------------
 install: all
