@@ -130,7 +130,8 @@ session_get(const struct config *cfg, struct route_session *rs, const struct net
 
 /* One attempt at one claimed message; *line says where it stands after. */
 static void
-attempt(const struct config *cfg, struct route_session *rs, struct spool_msg *msg,
+attempt(const struct config *cfg, struct spool *spool, struct route_session *rs,
+    struct spool_msg *msg,
     struct deliver_stats *stats, const struct netio_trace *trace, struct deliver_line *line)
 {
 	struct envelope *env = spool_msg_envelope_mut(msg);
@@ -195,7 +196,7 @@ attempt(const struct config *cfg, struct route_session *rs, struct spool_msg *ms
 		for (size_t k = 0; k < n; k++)
 			log_delivery(env, &env->rcpts[index[k]], from, rs->route, &info, now);
 		if (to == SPOOL_STATE_COUNT)
-			rc = spool_msg_delete(msg, &err);
+			rc = spool_msg_remove_delivered(spool, msg, &err);
 		else if ((rc = spool_msg_save(msg, &err)) == 0 && to != SPOOL_QUEUE)
 			rc = spool_msg_move(msg, to, &err);
 		if (rc < 0)
@@ -291,26 +292,60 @@ list_due(struct spool *spool, char ***ids, size_t *n, struct err *err)
 	return 0;
 }
 
-int
-deliver_run(const struct config *cfg, struct spool *spool, const char *const *ids, size_t nids,
-    bool force, struct deliver_stats *stats, const struct netio_trace *trace, struct err *err)
+/* A delivery session: the route's gateway session outlives a run, so a
+ * worker carries many batches over one connection. */
+struct deliver_session {
+	const struct config *cfg;
+	struct spool *spool;
+	const struct netio_trace *trace;
+	struct route_session rs;
+	uint64_t last_used_ms;
+};
+
+struct deliver_session *
+deliver_session_new(const struct config *cfg, struct spool *spool, const struct netio_trace *trace)
 {
-	struct route_session rs = { .route = config_default_route(cfg) };
-	char **listed = NULL;
-	size_t nlisted = 0;
+	struct deliver_session *ds = xcalloc(1, sizeof *ds);
+
+	ds->cfg = cfg;
+	ds->spool = spool;
+	ds->trace = trace;
+	ds->rs.route = config_default_route(cfg);
+	return ds;
+}
+
+/* A gateway session idle for a while may have been dropped by the gateway
+ * (its own idle timeout): ask before trusting it with a message. */
+#define SESSION_CHECK_AFTER_MS 1000
+
+static void
+session_refresh(struct deliver_session *ds)
+{
+	struct route_session *rs = &ds->rs;
+
+	rs->failed = false;      /* a new run tries to connect again */
+	if (rs->client != NULL && now_ms() - ds->last_used_ms > SESSION_CHECK_AFTER_MS &&
+	    smtp_client_check(rs->client) < 0) {
+		log_debug("gateway session of route %s was closed while idle: reconnecting",
+		    rs->route->name);
+		smtp_client_close(rs->client);
+		rs->client = NULL;
+	}
+}
+
+void
+deliver_session_run(struct deliver_session *ds, const char *const *ids, size_t nids, bool force,
+    struct deliver_stats *stats)
+{
+	struct route_session *rs = &ds->rs;
 
 	stats->messages = stats->sent = stats->deferred = stats->failed = stats->busy = 0;
-	if (ids == NULL) {
-		if (list_due(spool, &listed, &nlisted, err) < 0)
-			return -1;
-		ids = (const char *const *)listed;
-		nids = nlisted;
-	}
+	session_refresh(ds);
 	for (size_t i = 0; i < nids; i++) {
 		struct deliver_line line = { .result = RESULT_GONE };
 		struct spool_msg *msg;
 		struct err cerr = { "" };
-		int r = spool_claim(spool, ids[i], &msg, &cerr);
+		int r = spool_claim(ds->spool, ids[i], &msg, &cerr);
 
 		if (r == 1) {
 			stats->busy++;
@@ -327,19 +362,62 @@ deliver_run(const struct config *cfg, struct spool *spool, const char *const *id
 		} else if (!force && spool_msg_envelope(msg)->next_try > time(NULL)) {
 			line.result = RESULT_QUEUE;
 			line.next_try = spool_msg_envelope(msg)->next_try;
-		} else if (rs.route == NULL) {
+		} else if (rs->route == NULL) {
 			stats->messages++;
-			no_route(cfg, msg);
+			no_route(ds->cfg, msg);
 			line.result = RESULT_QUEUE;
 			line.next_try = spool_msg_envelope(msg)->next_try;
 		} else {
 			stats->messages++;
-			attempt(cfg, &rs, msg, stats, trace, &line);
+			attempt(ds->cfg, ds->spool, rs, msg, stats, ds->trace, &line);
 		}
 		spool_msg_free(msg);
 		report(stats, ids[i], line.result, line.next_try);
 	}
-	smtp_client_close(rs.client);
+	ds->last_used_ms = now_ms();
+}
+
+bool
+deliver_session_connected(const struct deliver_session *ds)
+{
+	return ds->rs.client != NULL;
+}
+
+void
+deliver_session_quit(struct deliver_session *ds)
+{
+	smtp_client_close(ds->rs.client);
+	ds->rs.client = NULL;
+}
+
+void
+deliver_session_free(struct deliver_session *ds)
+{
+	if (ds == NULL)
+		return;
+	deliver_session_quit(ds);
+	free(ds);
+}
+
+int
+deliver_run(const struct config *cfg, struct spool *spool, const char *const *ids, size_t nids,
+    bool force, struct deliver_stats *stats, const struct netio_trace *trace, struct err *err)
+{
+	struct deliver_session *ds;
+	char **listed = NULL;
+	size_t nlisted = 0;
+
+	if (ids == NULL) {
+		if (list_due(spool, &listed, &nlisted, err) < 0)
+			return -1;
+		ids = (const char *const *)listed;
+		nids = nlisted;
+	}
+	ds = deliver_session_new(cfg, spool, trace);
+	deliver_session_run(ds, ids, nids, force, stats);
+	deliver_session_free(ds);
+	if (spool_sync_removals(spool, err) < 0)
+		log_err("%s", err->msg);
 	for (size_t i = 0; i < nlisted; i++)
 		free(listed[i]);
 	free(listed);

@@ -52,6 +52,22 @@ struct deliver_stats {
 int deliver_run(const struct config *, struct spool *, const char *const *ids, size_t nids,
     bool force, struct deliver_stats *, const struct netio_trace *, struct err *);
 
+/* The same with the route's gateway session kept between runs (a
+ * worker's life): deliver_session_run tries the given IDs like deliver_run,
+ * and leaves the session open for the next run; one idle for more than a
+ * second is checked (NOOP) before it carries a message, and reopened when
+ * the gateway dropped it.  deliver_session_quit closes it (QUIT) and keeps
+ * the object usable; deliver_session_free quits too.  cfg, spool and trace
+ * must outlive the session. */
+struct deliver_session;
+struct deliver_session *deliver_session_new(const struct config *, struct spool *,
+    const struct netio_trace *);
+void deliver_session_run(struct deliver_session *, const char *const *ids, size_t nids,
+    bool force, struct deliver_stats *);
+bool deliver_session_connected(const struct deliver_session *);
+void deliver_session_quit(struct deliver_session *);
+void deliver_session_free(struct deliver_session *);
+
 /* Back-off after the n-th failed attempt (n >= 1): the n-th `retry` step,
  * then `retry-max` for every later one.  Pure. */
 uint64_t deliver_retry_delay_ms(const struct retry_policy *, unsigned attempts);

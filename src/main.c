@@ -11,6 +11,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "deliver.h"
+#include "worker.h"
 #include "log.h"
 #include "probe.h"
 #include "queue_cmd.h"
@@ -118,17 +119,6 @@ cmd_serve(const char *path_option, int argc, char **argv)
 	return daemon_main(cfg, &opts);
 }
 
-static void
-print_result(void *ctx, const struct deliver_line *line)
-{
-	char buf[DELIVER_LINE_MAX];
-
-	(void)ctx;
-	deliver_line_format(line, buf, sizeof buf);
-	fputs(buf, stdout);
-	fflush(stdout);     /* the daemon acts on each line as it comes */
-}
-
 /* The session narrated at log-level debug (AUTH lines masked by the client). */
 static void
 trace_to_debug_log(void *ctx, const char *line)
@@ -169,18 +159,20 @@ load_from_fd(const char *fd_text, const char *path_option, struct config **cfg)
 	return 0;
 }
 
-/* `deliver [--config-fd N] [--force] [--syslog] ID...`: a delivery worker,
- * started by the daemon's scheduler (internal; mailredir.8, DELIVERY). */
+/* `deliver [--config-fd N] [--syslog] --worker`: a delivery worker, started
+ * by the daemon's scheduler and fed batches on stdin (worker.h); `deliver
+ * [--force] ID...` tries the given messages once (internal; mailredir.8,
+ * DELIVERY). */
 static int
 cmd_deliver(const char *path_option, int argc, char **argv)
 {
-	struct deliver_stats stats = { .report = print_result };
+	struct deliver_stats stats = { .report = worker_report };
 	struct netio_trace trace = { trace_to_debug_log, NULL };
 	struct spool *spool = NULL;
 	struct config *cfg = NULL;
 	struct err err = { "" };
 	const char *config_fd = NULL;
-	bool force = false, syslog = false;
+	bool force = false, syslog = false, worker = false;
 	int i = 1, rc;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -188,17 +180,27 @@ cmd_deliver(const char *path_option, int argc, char **argv)
 			force = true;
 		else if (strcmp(argv[i], "--syslog") == 0)
 			syslog = true;
+		else if (strcmp(argv[i], "--worker") == 0)
+			worker = true;
 		else if (strcmp(argv[i], "--config-fd") == 0 && i + 1 < argc)
 			config_fd = argv[++i];
 		else
 			return usage(64);
 	}
+	if (worker == (i < argc))     /* either a worker or IDs */
+		return usage(64);
 	rc = config_fd ? load_from_fd(config_fd, path_option, &cfg) : load(path_option, &cfg);
 	if (rc != 0)
 		return rc;
 	log_open(!syslog, cfg->log_level);
-	if (spool_open(cfg->spool, false, &spool, &err) < 0 ||
-	    deliver_run(cfg, spool, (const char *const *)argv + i, (size_t)(argc - i), force,
+	if (spool_open(cfg->spool, false, &spool, &err) < 0) {
+		log_err("deliver: %s", err.msg);
+		rc = 75;
+	} else if (worker) {
+		if (worker_main(cfg, spool, cfg->log_level >= LOG_LEVEL_DEBUG ? &trace : NULL,
+		    STDIN_FILENO) < 0)
+			rc = 75;
+	} else if (deliver_run(cfg, spool, (const char *const *)argv + i, (size_t)(argc - i), force,
 	    &stats, cfg->log_level >= LOG_LEVEL_DEBUG ? &trace : NULL, &err) < 0) {
 		log_err("deliver: %s", err.msg);
 		rc = 75;

@@ -4,7 +4,12 @@
  * queues of small sites (thousands of messages).  Workers are started with
  * fork + exec of this very binary, so they begin with no inherited state:
  * every descriptor the daemon holds is close-on-exec (a locked data/ file
- * inherited by a worker would keep its lock alive). */
+ * inherited by a worker would keep its lock alive).  They live on: a
+ * worker that has reported every message of its batch is idle and gets the
+ * next batch on its stdin (worker.h), so a burst costs one process start
+ * and one gateway login per worker, not per message.  Idle workers are
+ * retired (their stdin closed) after WORKER_IDLE seconds, and all of them
+ * when the configuration is reloaded. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,8 +30,11 @@
 #include "log.h"
 #include "scheduler.h"
 #include "util.h"
+#include "worker.h"
 
-#define BATCH_MAX          100   /* messages per worker: one session carries them */
+#define BATCH_MAX          WORKER_BATCH_MAX   /* messages per batch */
+#define WORKER_IDLE        60    /* seconds an idle worker waits for work */
+_Static_assert(WORKER_LINE_MAX <= PIPE_BUF, "a batch line is written to a worker in one write");
 #define BUSY_BACKOFF       5     /* another process held the message */
 #define RESCAN_INTERVAL    300   /* pick up what queue commands changed */
 
@@ -43,7 +51,10 @@ struct entry {
 struct worker {
 	struct scheduler *s;
 	pid_t pid;
+	int in;                      /* its stdin: batches; -1 once retired */
 	struct bufferevent *out;     /* its stdout: result lines */
+	size_t held;                 /* entries it was given and has not reported */
+	time_t idle_since;
 	bool exited;
 	LIST_ENTRY(worker) link;
 };
@@ -74,12 +85,46 @@ struct scheduler {
 	LIST_HEAD(, flush_waiter) waiters;
 	unsigned flush_gen;
 	struct event *timer;
+	struct event *kick;          /* dispatch soon, after what the loop has ready */
 	time_t last_scan;
 	bool syslog;                 /* workers log to syslog (the daemon is detached) */
 	bool stopping;
 };
 
 static void dispatch(struct scheduler *);
+
+/* Dispatch on the next loop turn: a commit's 250s are written first, and
+ * many commits of one batch make one dispatch. */
+static void
+kick(struct scheduler *s)
+{
+	static const struct timeval now = { 0, 0 };
+
+	evtimer_add(s->kick, &now);
+}
+
+/* Close its stdin: it finishes what it holds and exits. */
+static void
+worker_retire(struct worker *w)
+{
+	if (w->in < 0)
+		return;
+	close(w->in);
+	w->in = -1;
+}
+
+/* An entry leaves its worker (reported, or the worker is gone). */
+static void
+entry_unassign(struct entry *e)
+{
+	struct worker *w = e->worker;
+
+	if (w == NULL)
+		return;
+	e->worker = NULL;
+	if (--w->held == 0)
+		w->idle_since = time(NULL);
+}
 
 static struct entry *
 entry_find(struct scheduler *s, const char *id)
@@ -108,6 +153,7 @@ entry_add(struct scheduler *s, const char *id, int64_t next_try)
 static void
 entry_remove(struct scheduler *s, struct entry *e)
 {
+	entry_unassign(e);
 	*e = s->entries[--s->n];
 }
 
@@ -184,7 +230,7 @@ worker_release(struct worker *w, int64_t retry_at)
 
 		if (e->worker != w)
 			continue;
-		e->worker = NULL;
+		entry_unassign(e);
 		e->next_try = retry_at;
 		e->forced = false;
 		e->flush_gen = 0;
@@ -198,6 +244,8 @@ worker_free(struct worker *w)
 
 	LIST_REMOVE(w, link);
 	s->nworkers--;
+	if (w->in >= 0)
+		close(w->in);
 	free(w);
 }
 
@@ -228,13 +276,13 @@ apply_line(struct worker *w, const struct deliver_line *line)
 	}
 	switch (line->result) {
 	case RESULT_QUEUE:
-		e->worker = NULL;
+		entry_unassign(e);
 		e->next_try = line->next_try;
 		e->forced = false;
 		e->flush_gen = 0;
 		break;
 	case RESULT_BUSY:
-		e->worker = NULL;
+		entry_unassign(e);
 		e->next_try = time(NULL) + BUSY_BACKOFF;
 		e->flush_gen = 0;
 		break;
@@ -263,6 +311,8 @@ on_worker_output(struct bufferevent *bev, void *arg)
 		free(line);
 	}
 	check_waiters(w->s);
+	if (w->held == 0)
+		kick(w->s);      /* idle again: more work? */
 }
 
 static void
@@ -299,13 +349,14 @@ set_config_text(struct scheduler *s, const struct config *cfg)
 	s->config_fd = fd;
 }
 
-/* fork + exec `mailredir -c FILE deliver --config-fd 3 [--force] ID...`. */
-static int
-worker_start(struct scheduler *s, struct entry **batch, size_t n, bool force)
+/* fork + exec `mailredir -c FILE deliver --config-fd 3 [--syslog] --worker`,
+ * its stdin and stdout pipes to us. */
+static struct worker *
+worker_start(struct scheduler *s)
 {
-	char **argv = xcalloc(n + 10, sizeof *argv);
+	char *argv[10];
 	struct worker *w;
-	int fds[2];
+	int in[2], out[2];
 	size_t k = 0;
 	pid_t pid;
 
@@ -317,20 +368,22 @@ worker_start(struct scheduler *s, struct entry **batch, size_t n, bool force)
 	argv[k++] = "3";
 	if (s->syslog)
 		argv[k++] = "--syslog";
-	if (force)
-		argv[k++] = "--force";
-	for (size_t i = 0; i < n; i++)
-		argv[k++] = batch[i]->id;
+	argv[k++] = "--worker";
 	argv[k] = NULL;
-	if (pipe2(fds, O_CLOEXEC) < 0) {
+	if (pipe2(in, O_CLOEXEC) < 0) {
 		log_err("scheduler: pipe: %s", strerror(errno));
-		free(argv);
-		return -1;
+		return NULL;
+	}
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		log_err("scheduler: pipe: %s", strerror(errno));
+		close(in[0]);
+		close(in[1]);
+		return NULL;
 	}
 	pid = fork();
 	if (pid == 0) {
 		/* Only async-signal-safe calls here: the daemon has threads. */
-		if (dup2(fds[1], STDOUT_FILENO) < 0)
+		if (dup2(in[0], STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0)
 			_exit(127);
 		if (s->config_fd == WORKER_CONFIG_FD)
 			fcntl(WORKER_CONFIG_FD, F_SETFD, 0);     /* keep it across exec */
@@ -339,26 +392,53 @@ worker_start(struct scheduler *s, struct entry **batch, size_t n, bool force)
 		execv(s->self, argv);
 		_exit(127);
 	}
-	close(fds[1]);
-	free(argv);
+	close(in[0]);
+	close(out[1]);
 	if (pid < 0) {
 		log_err("scheduler: fork: %s", strerror(errno));
-		close(fds[0]);
-		return -1;
+		close(in[1]);
+		close(out[0]);
+		return NULL;
 	}
 	w = xcalloc(1, sizeof *w);
 	w->s = s;
 	w->pid = pid;
-	evutil_make_socket_nonblocking(fds[0]);
-	w->out = bufferevent_socket_new(s->base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+	w->in = in[1];
+	w->idle_since = time(NULL);
+	evutil_make_socket_nonblocking(in[1]);
+	evutil_make_socket_nonblocking(out[0]);
+	w->out = bufferevent_socket_new(s->base, out[0], BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(w->out, on_worker_output, NULL, on_worker_event, w);
 	bufferevent_enable(w->out, EV_READ);
 	LIST_INSERT_HEAD(&s->workers, w, link);
 	s->nworkers++;
+	log_debug("scheduler: worker %ld started", (long)pid);
+	return w;
+}
+
+/* Write a batch line to an idle worker.  The pipe is empty (the worker has
+ * read all it was given), and the line is shorter than PIPE_BUF, so one
+ * write takes it whole or fails: then the worker is retired. */
+static int
+worker_give(struct worker *w, struct entry **batch, size_t n, bool force)
+{
+	char line[WORKER_LINE_MAX];
+	size_t len = (size_t)snprintf(line, sizeof line, "%s", force ? "force" : "due");
+
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(line + len, sizeof line - len, " %s", batch[i]->id);
+	line[len++] = '\n';
+	if (write(w->in, line, len) != (ssize_t)len) {
+		log_warn("scheduler: worker %ld does not take work: %s", (long)w->pid,
+		    strerror(errno));
+		worker_retire(w);
+		return -1;
+	}
 	for (size_t i = 0; i < n; i++)
 		batch[i]->worker = w;
-	log_debug("scheduler: worker %ld started for %zu message%s%s", (long)pid, n,
-	    n == 1 ? "" : "s", force ? " (flush)" : "");
+	w->held += n;
+	log_debug("scheduler: worker %ld: %zu message%s%s", (long)w->pid, n, n == 1 ? "" : "s",
+	    force ? " (flush)" : "");
 	return 0;
 }
 
@@ -393,10 +473,14 @@ arm_timer(struct scheduler *s)
 	time_t now = time(NULL);
 	int64_t next = s->last_scan + RESCAN_INTERVAL;
 	struct timeval tv = { 0, 0 };
+	struct worker *w;
 
 	for (size_t i = 0; i < s->n; i++)
 		if (s->entries[i].worker == NULL && s->entries[i].next_try < next)
 			next = s->entries[i].next_try;
+	LIST_FOREACH(w, &s->workers, link)
+		if (w->in >= 0 && w->held == 0 && w->idle_since + WORKER_IDLE < next)
+			next = w->idle_since + WORKER_IDLE;
 	tv.tv_sec = next > now ? (time_t)(next - now) : 0;
 	/* Due now but no free worker: a finishing worker dispatches again. */
 	if (tv.tv_sec == 0 && s->nworkers >= s->max_workers)
@@ -419,6 +503,30 @@ collect(struct scheduler *s, struct entry **batch, bool forced, time_t now)
 	return n;
 }
 
+static struct worker *
+idle_worker(struct scheduler *s)
+{
+	struct worker *w;
+
+	LIST_FOREACH(w, &s->workers, link)
+		if (w->in >= 0 && w->held == 0 && !w->exited)
+			return w;
+	return NULL;
+}
+
+static void
+retire_idle(struct scheduler *s, time_t now)
+{
+	struct worker *w;
+
+	LIST_FOREACH(w, &s->workers, link)
+		if (w->in >= 0 && w->held == 0 && now >= w->idle_since + WORKER_IDLE) {
+			log_debug("scheduler: worker %ld idle for %ds: retired", (long)w->pid,
+			    WORKER_IDLE);
+			worker_retire(w);
+		}
+}
+
 static void
 dispatch(struct scheduler *s)
 {
@@ -427,9 +535,10 @@ dispatch(struct scheduler *s)
 
 	if (s->stopping || !s->have_routes)
 		return;
-	while (s->nworkers < s->max_workers) {
+	for (;;) {
 		bool forced = true;
 		size_t n = collect(s, batch, forced, now);
+		struct worker *w;
 
 		if (n == 0) {
 			forced = false;
@@ -437,7 +546,9 @@ dispatch(struct scheduler *s)
 		}
 		if (n == 0)
 			break;
-		if (worker_start(s, batch, n, forced) < 0) {
+		w = idle_worker(s);
+		if (w == NULL && s->nworkers < s->max_workers &&
+		    (w = worker_start(s)) == NULL) {
 			for (size_t i = 0; i < n; i++) {
 				batch[i]->next_try = now + s->crash_backoff;
 				batch[i]->forced = false;
@@ -446,7 +557,10 @@ dispatch(struct scheduler *s)
 			check_waiters(s);
 			break;
 		}
+		if (w == NULL || worker_give(w, batch, n, forced) < 0)
+			break;    /* all busy (a report dispatches again), or try later */
 	}
+	retire_idle(s, now);
 	arm_timer(s);
 }
 
@@ -492,6 +606,7 @@ scheduler_new(struct event_base *base, struct spool *spool, const char *config_p
 	LIST_INIT(&s->workers);
 	LIST_INIT(&s->waiters);
 	s->timer = evtimer_new(base, on_timer, s);
+	s->kick = evtimer_new(base, on_timer, s);
 	load_index(s);
 	dispatch(s);
 	*out = s;
@@ -501,6 +616,10 @@ scheduler_new(struct event_base *base, struct spool *spool, const char *config_p
 void
 scheduler_set_config(struct scheduler *s, const struct config *cfg)
 {
+	struct worker *w;
+
+	LIST_FOREACH(w, &s->workers, link)   /* new work goes to workers with the new one */
+		worker_retire(w);
 	s->max_workers = cfg->max_deliveries;
 	s->have_routes = cfg->nroutes > 0;
 	set_config_text(s, cfg);
@@ -511,7 +630,7 @@ void
 scheduler_add(struct scheduler *s, const char *id)
 {
 	entry_add(s, id, 0);
-	dispatch(s);
+	kick(s);
 }
 
 void
@@ -549,9 +668,12 @@ scheduler_stop(struct scheduler *s)
 
 	s->stopping = true;
 	evtimer_del(s->timer);
-	LIST_FOREACH(w, &s->workers, link)
+	evtimer_del(s->kick);
+	LIST_FOREACH(w, &s->workers, link) {
+		worker_retire(w);
 		if (!w->exited)
 			kill(w->pid, SIGTERM);
+	}
 }
 
 bool
@@ -579,6 +701,7 @@ scheduler_free(struct scheduler *s)
 		worker_free(w);
 	}
 	event_free(s->timer);
+	event_free(s->kick);
 	if (s->config_fd >= 0)
 		close(s->config_fd);
 	free(s->entries);

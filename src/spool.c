@@ -2,13 +2,14 @@
  * PRODUCT.md §2, §8).
  *
  * DURABILITY
- *	A message is acknowledged only after spool_commit_batch: the content
- *	and the envelope are fdatasync'ed, data/ is synced (so data/ID exists
- *	after a crash), the envelope is renamed from incoming/ into queue/ and
- *	queue/ is synced.  One sync of data/ and one of queue/ per batch, not
- *	per message.  incoming/ is not synced: after a crash the old name may
- *	come back next to the new one, and spool_recover removes such a stale
- *	incoming/ entry without touching the message.  Envelope updates go to
+ *	A message is acknowledged only after spool_commit_batch: one
+ *	syncfs(2) makes the content, the envelope in incoming/ and their
+ *	directory entries of the whole batch durable, then each envelope is
+ *	renamed into queue/ and queue/ is synced: two device flushes per
+ *	batch, whatever its size (without syncfs: an fdatasync per file and
+ *	one sync of data/).  incoming/ is not synced afterwards: after a crash
+ *	the old name may come back next to the new one, and spool_recover
+ *	removes such a stale incoming/ entry without touching the message.  Envelope updates go to
  *	STATE/.tmp-ID, are synced and renamed over STATE/ID.
  *
  * LOCKING
@@ -82,6 +83,11 @@ struct spool {
 	bool chown_files;         /* root working in a spool owned by another user */
 	uid_t uid;                /* owner of the spool directory */
 	gid_t gid;
+	/* Delivered messages whose envelope is unlinked but not yet synced
+	 * (spool_msg_remove_delivered; a worker's or flush's own spool). */
+	char (*removed)[ENVELOPE_ID_MAX + 1];
+	size_t nremoved, removed_cap;
+	unsigned removed_subs;    /* 1 << sub of each directory to sync */
 };
 
 struct spool_new {
@@ -401,8 +407,13 @@ fail:
 void
 spool_close(struct spool *sp)
 {
+	struct err err = { "" };
+
 	if (sp == NULL)
 		return;
+	if (spool_sync_removals(sp, &err) < 0)
+		log_warn("%s", err.msg);
+	free(sp->removed);
 	free(sp->dir);
 	free(sp);
 }
@@ -591,13 +602,20 @@ fail:
 }
 
 static int
-new_sync(struct spool_new *sn, struct err *err)
+new_check(struct spool_new *sn, struct err *err)
 {
-	char path[PATH_MAX];
-
 	if (!sn->finished || sn->committed || sn->aborted)
 		return err_set(err, "message %s: commit %s", sn->id, !sn->finished ? "before finish" :
 		    sn->committed ? "twice" : "after abort");
+	return 0;
+}
+
+/* Without syncfs (an old kernel, a seccomp filter): each file, then data/. */
+static int
+new_sync_files(struct spool_new *sn, struct err *err)
+{
+	char path[PATH_MAX];
+
 	if (fdatasync(sn->fd) < 0)
 		return err_sys(err, "%s: fdatasync", sub_path(path, sn->spool->dir, SUB_DATA, sn->id));
 	if (fdatasync(sn->env_fd) < 0)
@@ -626,6 +644,33 @@ fail_rest(size_t n, bool *failed)
 		failed[i] = true;
 }
 
+/* Step 1 of a commit: the content and envelope of every message in the
+ * batch, and their names in data/ and incoming/, on stable storage.  One
+ * syncfs(2) does it for the whole batch with one device flush, where an
+ * fdatasync per file costs a flush each on a file system without a journal
+ * (and a journal commit each with one).  Since Linux 5.8 syncfs reports
+ * write-back errors of the file system. */
+static int
+sync_batch(struct spool *sp, struct spool_new **sns, size_t n, bool *f, struct err *err)
+{
+	char path[PATH_MAX];
+	size_t first = n;
+
+	for (size_t i = 0; i < n; i++)
+		if (!f[i] && first == n)
+			first = i;
+	if (first == n)
+		return 0;
+	if (syncfs(sns[first]->fd) == 0)
+		return 0;
+	if (errno != ENOSYS && errno != EPERM)
+		return err_sys(err, "%s: syncfs", sp->dir);
+	for (size_t i = 0; i < n; i++)
+		if (!f[i] && new_sync_files(sns[i], err) < 0)
+			f[i] = true;
+	return fsync_dir(sub_path(path, sp->dir, SUB_DATA, NULL), err);
+}
+
 int
 spool_commit_batch(struct spool *sp, struct spool_new **sns, size_t n, bool *failed,
     struct err *err)
@@ -635,23 +680,17 @@ spool_commit_batch(struct spool *sp, struct spool_new **sns, size_t n, bool *fai
 	size_t nok = 0;
 	int rc = 0;
 
+	for (size_t i = 0; i < n; i++)
+		f[i] = new_check(sns[i], err) < 0;
+	if (sync_batch(sp, sns, n, f, err) < 0)
+		fail_rest(n, f);
 	for (size_t i = 0; i < n; i++) {
-		f[i] = new_sync(sns[i], err) < 0;
+		if (!f[i] && new_rename(sns[i], err) < 0)
+			f[i] = true;
 		if (f[i])
 			rc = -1;
 		else
 			nok++;
-	}
-	if (nok > 0 && fsync_dir(sub_path(path, sp->dir, SUB_DATA, NULL), err) < 0) {
-		fail_rest(n, f);
-		nok = 0;
-		rc = -1;
-	}
-	for (size_t i = 0; i < n && nok > 0; i++) {
-		if (!f[i] && new_rename(sns[i], err) < 0) {
-			f[i] = true;
-			rc = -1;
-		}
 	}
 	/* A failure here leaves renamed envelopes in queue/ that may not
 	 * survive a crash: they count as failed and spool_new_abort removes
@@ -1060,6 +1099,54 @@ spool_msg_delete(struct spool_msg *msg, struct err *err)
 	if (unlink(sub_path(path, msg->spool->dir, SUB_DATA, msg->id)) < 0 && errno != ENOENT)
 		return err_sys(err, "%s", path);
 	return 0;
+}
+
+int
+spool_msg_remove_delivered(struct spool *sp, struct spool_msg *msg, struct err *err)
+{
+	char path[PATH_MAX];
+	enum spool_sub sub = state_sub(msg->state);
+
+	if (msg->deleted)
+		return 0;
+	if (unlink(sub_path(path, sp->dir, sub, msg->id)) < 0 && errno != ENOENT)
+		return err_sys(err, "%s", path);
+	msg->deleted = true;
+	sp->removed = xgrow(sp->removed, &sp->removed_cap, sp->nremoved, sizeof *sp->removed);
+	strlcopy(sp->removed[sp->nremoved++], msg->id, sizeof *sp->removed);
+	sp->removed_subs |= 1u << sub;
+	return 0;
+}
+
+size_t
+spool_removals_pending(const struct spool *sp)
+{
+	return sp->nremoved;
+}
+
+int
+spool_sync_removals(struct spool *sp, struct err *err)
+{
+	char path[PATH_MAX];
+	int rc = 0;
+
+	if (sp->nremoved == 0)
+		return 0;
+	for (int sub = 0; sub < SUB_COUNT; sub++)
+		if ((sp->removed_subs & (1u << sub)) != 0 &&
+		    fsync_dir(sub_path(path, sp->dir, (enum spool_sub)sub, NULL), err) < 0)
+			rc = -1;
+	/* Only once the envelopes are gone for good may their content go: a
+	 * content file left behind is removed by spool_recover, an envelope
+	 * without content would be a message that cannot be sent. */
+	for (size_t i = 0; i < sp->nremoved && rc == 0; i++)
+		if (unlink(sub_path(path, sp->dir, SUB_DATA, sp->removed[i])) < 0 && errno != ENOENT)
+			log_warn("%s: %s", path, strerror(errno));
+	if (rc == 0) {
+		sp->nremoved = 0;
+		sp->removed_subs = 0;
+	}
+	return rc;
 }
 
 void

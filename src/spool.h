@@ -15,14 +15,15 @@
  * one rename(2).  Envelope updates are written to a temporary file, fsynced
  * and renamed over the old one.
  *
- * Durability: spool_commit_batch makes the content and envelope of each
- * message durable (fdatasync), syncs data/ once, renames each envelope from
- * incoming/ into queue/ and syncs queue/ once: after it returns 0 for a
- * message, that message survives a crash.  Before that, a crash leaves it in
- * incoming/, which spool_recover deletes.  incoming/ itself is not synced: a
- * crash may bring back a committed message's incoming/ name beside its
- * queue/ one, and spool_recover removes only that stale name.  Per batch:
- * two fdatasyncs per message, two directory syncs.
+ * Durability: spool_commit_batch makes the content and envelope of every
+ * message of a batch durable with one syncfs(2) (their names in data/ and
+ * incoming/ too), renames each envelope from incoming/ into queue/ and
+ * syncs queue/ once: after it returns 0 for a message, that message
+ * survives a crash.  Before that, a crash leaves it in incoming/, which
+ * spool_recover deletes.  incoming/ itself is not synced: a crash may bring
+ * back a committed message's incoming/ name beside its queue/ one, and
+ * spool_recover removes only that stale name.  Per batch: two device
+ * flushes, however many messages (without syncfs: an fdatasync per file).
  *
  * Locks are flock(2) on data/ID, which belong to the open file description:
  * a process forked while it holds messages (a spool_new or spool_msg) holds
@@ -140,6 +141,16 @@ int spool_msg_move(struct spool_msg *, enum spool_state, struct err *);
 /* Remove the message: envelope first (then it is gone), then content. */
 int spool_msg_delete(struct spool_msg *, struct err *);
 void spool_msg_free(struct spool_msg *);   /* releases the lock */
+
+/* Remove a delivered message without waiting for the disk: its envelope
+ * goes now (the message leaves the queue at once), and spool_sync_removals
+ * later makes that durable with one directory sync for many messages and
+ * then removes their content.  A power cut in between may bring back a
+ * message already delivered (sent twice), never lose one.  sp must be the
+ * spool msg was claimed from, used by one thread; spool_close syncs. */
+int spool_msg_remove_delivered(struct spool *sp, struct spool_msg *msg, struct err *);
+size_t spool_removals_pending(const struct spool *);
+int spool_sync_removals(struct spool *, struct err *);
 
 const char *spool_state_name(enum spool_state);   /* "queue", "held", "failed" */
 

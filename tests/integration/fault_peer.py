@@ -306,12 +306,16 @@ class FaultPeer:
         self.stop()
 
     def set_script(self, script):
-        """The script (or list of scripts) for connections from now on."""
+        """The script (or list of scripts) for connections from now on, and
+        for the next commands of connections still open (the relay's workers
+        keep their gateway session between messages, as a real gateway would
+        serve a fixed problem on an old connection too)."""
         with self._cond:
             done = len(self.sessions)
             new = script if isinstance(script, (list, tuple)) else [script]
-            # keep the scripts used so far so that indexes stay meaningful
-            self.scripts = [self._script_for(i) for i in range(done)] + list(new)
+            # keep the scripts of closed sessions so that indexes stay meaningful
+            self.scripts = [self._script_for(i) if self.sessions[i].closed else new[0]
+                            for i in range(done)] + list(new)
 
     def _script_for(self, index):
         return self.scripts[min(index, len(self.scripts) - 1)]
@@ -410,10 +414,15 @@ class FaultPeer:
 
 
 class _Conn:
+    @property
+    def script(self):
+        """Looked up at each use: set_script reaches open sessions too."""
+        with self.peer._cond:
+            return self.peer._script_for(self.s.index)
+
     def __init__(self, peer, session, script, reader, writer):
         self.peer = peer
         self.s = session
-        self.script = script
         self.reader = reader
         self.writer = writer
         self.buf = b""

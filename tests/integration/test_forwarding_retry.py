@@ -176,8 +176,11 @@ def test_flush_with_a_daemon_asks_it_and_exits_75_while_deferred_and_0_once_deli
 # --- crash safety ------------------------------------------------------------------------------
 
 def worker_pids(relay, since=0):
-    return [int(m.group(1)) for m in relay.log_matches(r"scheduler: worker (\d+) started",
+    """Workers given messages since the mark (they live on between batches:
+    one may have started before it)."""
+    pids = [int(m.group(1)) for m in relay.log_matches(r"scheduler: worker (\d+): \d+ message",
                                                          since)]
+    return sorted(set(pids))
 
 
 def wait_pids_gone(pids, timeout):
