@@ -44,6 +44,7 @@
 #define SHUTDOWN_GRACE_SECONDS 5
 #define LISTEN_BACKLOG         1024
 #define ACCEPT_PAUSE_MS        1000   /* after accept() ran out of descriptors */
+#define CONN_OUTPUT_HIGH       (64 * 1024)   /* replies a client has not read: stop reading */
 
 struct config_ref {
 	struct config *cfg;
@@ -59,7 +60,8 @@ struct client_count {
 struct conn {
 	struct daemon *d;
 	struct config_ref *cfg;
-	struct bufferevent *bev;
+	struct bufferevent *bev;        /* EV_WRITE only while replies wait for the socket */
+	struct evbuffer *replies;       /* what the session says, written by conn_flush */
 	struct smtp_session *session;
 	struct spool_new *msg;          /* the message being received, if any */
 	struct client_count *count;
@@ -132,6 +134,7 @@ conn_free(struct conn *c)
 		return;
 	}
 	smtp_session_free(c->session);  /* aborts an unfinished message */
+	evbuffer_free(c->replies);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	if (c->count != NULL && --c->count->n == 0) {
@@ -155,14 +158,44 @@ conn_timeouts(struct conn *c)
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 }
 
+/* Replies go out at once: most fit the socket buffer, and leaving them
+ * to the loop's next turn would cost every command a wake-up and two
+ * epoll_ctl calls.  Whatever the socket does not take (or all of it, while
+ * earlier replies still wait) goes to the bufferevent, with EV_WRITE on
+ * until it drains (on_write), under the write timeout. */
+static void
+conn_flush(struct conn *c)
+{
+	struct evbuffer *waiting = bufferevent_get_output(c->bev);
+
+	if (evbuffer_get_length(c->replies) == 0)
+		return;
+	if (evbuffer_get_length(waiting) == 0)
+		(void)evbuffer_write(c->replies, bufferevent_getfd(c->bev));   /* errors: see below */
+	if (evbuffer_get_length(c->replies) > 0) {
+		/* Not written (socket full, or an error the bufferevent's own
+		 * write will meet and report to on_event). */
+		evbuffer_add_buffer(waiting, c->replies);
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
+}
+
+static bool
+conn_output_pending(struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
+}
+
 static void
 conn_close_when_flushed(struct conn *c)
 {
 	c->closing = true;
 	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_enable(c->bev, EV_WRITE);   /* off after a timeout; its timeout bounds this */
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	conn_flush(c);
+	if (!conn_output_pending(c))
 		conn_free(c);
+	else
+		bufferevent_enable(c->bev, EV_WRITE);   /* off after a timeout; its timeout bounds this */
 }
 
 static void
@@ -178,9 +211,12 @@ on_write(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	if (c->closing)
+	if (c->closing) {
 		conn_free(c);
-	else if (!c->committing)
+		return;
+	}
+	bufferevent_disable(c->bev, EV_WRITE);   /* drained: conn_flush writes directly again */
+	if (!c->committing)
 		conn_process(c);        /* replies drained: read pipelined commands again */
 }
 
@@ -204,7 +240,17 @@ on_event(struct bufferevent *bev, short what, void *arg)
 static void
 conn_process(struct conn *c)
 {
-	switch (smtp_session_input(c->session, bufferevent_get_input(c->bev))) {
+	enum smtp_session_status st;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > CONN_OUTPUT_HIGH) {
+		/* A client that sends commands but does not read the replies:
+		 * read nothing more until on_write says they are gone. */
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	st = smtp_session_input(c->session, bufferevent_get_input(c->bev));
+	conn_flush(c);
+	switch (st) {
 	case SMTP_SESSION_READ:
 		conn_timeouts(c);
 		bufferevent_enable(c->bev, EV_READ);
@@ -347,8 +393,10 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	c->cfg->refs++;
 	c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_disable(c->bev, EV_WRITE);
+	c->replies = evbuffer_new();
 	store.ctx = c;
-	c->session = smtp_session_new(cfg, &peer, &store, bufferevent_get_output(c->bev));
+	c->session = smtp_session_new(cfg, &peer, &store, c->replies);
 	LIST_INSERT_HEAD(&d->conns, c, entry);
 	d->nconns++;
 	c->count = client_count_get(d, peer.addr);

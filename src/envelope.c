@@ -27,7 +27,7 @@ enum key {
 	KEY_VERSION, KEY_ID, KEY_CREATED, KEY_SENDER, KEY_ORIGIN, KEY_CLIENT_ADDR,
 	KEY_CLIENT_NAME, KEY_HELO, KEY_UID, KEY_SIZE, KEY_BODY, KEY_SMTPUTF8,
 	KEY_ATTEMPTS, KEY_NEXT_TRY, KEY_LAST_TRY, KEY_LAST_REPLY,
-	KEY_RCPT, KEY_RCPT_STATUS, KEY_RCPT_ROUTE, KEY_RCPT_REPLY,
+	KEY_RCPT, KEY_RCPT_STATUS, KEY_RCPT_ROUTE, KEY_RCPT_REPLY, KEY_CONTENT_SHA256,
 	KEY_COUNT
 };
 
@@ -59,6 +59,7 @@ static const struct key_rule {
 	[KEY_RCPT_STATUS] = { "rcpt-status", KEY_PER_RCPT },
 	[KEY_RCPT_ROUTE]  = { "rcpt-route",  KEY_PER_RCPT },
 	[KEY_RCPT_REPLY]  = { "rcpt-reply",  KEY_PER_RCPT },
+	[KEY_CONTENT_SHA256] = { "content-sha256", 0 },
 };
 
 static const char *const status_names[] = {
@@ -352,6 +353,15 @@ parse_value(struct parser *p, enum key key, const char *v, size_t len, struct er
 		return 0;
 	case KEY_RCPT_ROUTE: r->route = xstrndup(v, len); return 0;
 	case KEY_RCPT_REPLY: r->reply = xstrndup(v, len); return 0;
+	case KEY_CONTENT_SHA256:
+		if (len != ENVELOPE_SHA256_HEX)
+			return line_err(p, err, "bad content-sha256 value");
+		for (size_t k = 0; k < len; k++)
+			if (!((v[k] >= '0' && v[k] <= '9') || (v[k] >= 'a' && v[k] <= 'f')))
+				return line_err(p, err, "bad content-sha256 value");
+		memcpy(env->content_sha256, v, len);
+		env->content_sha256[len] = '\0';
+		return 0;
 	case KEY_COUNT:
 		break;
 	}
@@ -389,6 +399,8 @@ parse_key(struct parser *p, const char *line, size_t len, enum key *out, struct 
 		if (strlen(key_rules[k].name) == klen && memcmp(key_rules[k].name, line, klen) == 0)
 			break;
 	printable_key(line, klen, shown, sizeof shown);
+	if (p->seen & (1u << KEY_CONTENT_SHA256))
+		return line_err(p, err, "a line after content-sha256 (it seals the file)");
 	if (k == KEY_COUNT)
 		return line_err(p, err, "unknown key \"%s\"", shown);
 	if (sp == NULL)
@@ -571,6 +583,8 @@ envelope_format(const struct envelope *env, size_t *lenp)
 		sbuf_optional(&b, "rcpt-route", r->route);
 		sbuf_optional(&b, "rcpt-reply", r->reply);
 	}
+	if (env->content_sha256[0] != '\0')
+		sbuf_line(&b, "content-sha256", env->content_sha256);
 	if (lenp != NULL)
 		*lenp = b.len;
 	return b.p;

@@ -21,6 +21,9 @@
  *   rcpt-status pending           (pending | sent | deferred | failed)
  *   rcpt-route isp                (optional: the route it took or will take)
  *   rcpt-reply 250 2.0.0 Ok       (optional: the gateway's last reply for it)
+ *   content-sha256 9f86d0...      (optional, 64 lower-case hex digits: SHA-256
+ *                                 of the content file; when present it is the
+ *                                 last line, so a cut-short file lacks it)
  *
  * rcpt-* lines apply to the nearest preceding `rcpt`.  A value is the rest of
  * the line after one space; values never contain CR, LF, NUL or any other
@@ -48,6 +51,7 @@
 #define ENVELOPE_ID_MAX     32        /* an id is 1..32 upper-case hex digits */
 #define ENVELOPE_VALUE_MAX  4096      /* octets in one value */
 #define ENVELOPE_RCPTS_MAX  100000    /* recipients in one envelope */
+#define ENVELOPE_SHA256_HEX 64
 
 enum rcpt_status { RCPT_PENDING, RCPT_SENT, RCPT_DEFERRED, RCPT_FAILED };
 enum envelope_origin { ORIGIN_SMTP, ORIGIN_SENDMAIL };
@@ -79,6 +83,7 @@ struct envelope {
 	struct envelope_rcpt *rcpts;
 	size_t nrcpts;
 	size_t rcpts_cap;              /* for envelope_add_rcpt */
+	char content_sha256[ENVELOPE_SHA256_HEX + 1];   /* "" = not recorded */
 };
 
 /* Zero-initialise (uid = -1, created = 0, ...).  Call before filling by hand. */

@@ -2,15 +2,19 @@
  * PRODUCT.md §2, §8).
  *
  * DURABILITY
- *	A message is acknowledged only after spool_commit_batch: one
- *	syncfs(2) makes the content, the envelope in incoming/ and their
- *	directory entries of the whole batch durable, then each envelope is
- *	renamed into queue/ and queue/ is synced: two device flushes per
- *	batch, whatever its size (without syncfs: an fdatasync per file and
- *	one sync of data/).  incoming/ is not synced afterwards: after a crash
- *	the old name may come back next to the new one, and spool_recover
- *	removes such a stale incoming/ entry without touching the message.  Envelope updates go to
- *	STATE/.tmp-ID, are synced and renamed over STATE/ID.
+ *	A message is acknowledged only after spool_commit_batch: its content
+ *	(data/ID) and its envelope (incoming/ID), whose last line seals it
+ *	with the content's SHA-256, are made durable for the whole batch by
+ *	one syncfs(2): one device flush, however many messages.  The rename
+ *	into queue/ that follows is not synced: after a crash, spool_recover
+ *	queues every incoming/ envelope that is sealed and whose content
+ *	matches the seal, and removes the rest, which were never acknowledged
+ *	(a crash mid-commit may leave a file cut short or, on a file system
+ *	without ordering guarantees, a name whose data never reached the
+ *	disk).  A committed message's incoming/ name may also come back next
+ *	to its queue/ one: spool_recover removes only that stale entry.
+ *	Envelope updates go to STATE/.tmp-ID, are synced and renamed over
+ *	STATE/ID.
  *
  * LOCKING
  *	Whoever works on a message holds flock(LOCK_EX) on data/ID, which never
@@ -43,6 +47,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "envelope.h"
 #include "log.h"
@@ -98,6 +104,7 @@ struct spool_new {
 	char *buf;                /* SPOOL_BUF_SIZE, allocated on first write */
 	size_t buflen;
 	size_t size;              /* octets accepted, buffered ones included */
+	EVP_MD_CTX *sha;          /* SHA-256 of the content: the envelope's seal */
 	bool finished, renamed, committed, aborted;
 };
 
@@ -432,6 +439,43 @@ spool_writable(const struct spool *sp)
 
 /* --- receiving ----------------------------------------------------------------- */
 
+static void
+hex(const unsigned char *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* NULL when OpenSSL cannot (out of memory). */
+static EVP_MD_CTX *
+sha256_new(void)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+static int
+sha256_hex(EVP_MD_CTX *ctx, char out[ENVELOPE_SHA256_HEX + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (EVP_DigestFinal_ex(ctx, md, &n) != 1 || n * 2 != ENVELOPE_SHA256_HEX)
+		return -1;
+	hex(md, n, out);
+	return 0;
+}
+
 /* Create data/ID for a new message; `wanted` (may be NULL) is tried first:
  * a maildrop file keeps the ID its sender was told when it is still free. */
 static int
@@ -475,6 +519,11 @@ new_begin(struct spool *sp, const char *wanted, struct spool_new **out, struct e
 	memcpy(sn->id, id, sizeof sn->id);
 	sn->fd = fd;
 	sn->env_fd = -1;
+	if ((sn->sha = sha256_new()) == NULL) {
+		free(sn);
+		err_set(err, "%s: OpenSSL cannot compute SHA-256", path);
+		goto fail;
+	}
 	*out = sn;
 	return 0;
 fail:
@@ -531,6 +580,8 @@ spool_new_write(struct spool_new *sn, const void *buf, size_t len, struct err *e
 		return 0;
 	if (len > SIZE_MAX - sn->size)
 		return err_set(err, "message %s: too large", sn->id);
+	if (EVP_DigestUpdate(sn->sha, buf, len) != 1)
+		return err_set(err, "message %s: SHA-256 failed", sn->id);
 	if (sn->buflen + len > SPOOL_BUF_SIZE) {
 		if (new_flush(sn, err) < 0)
 			return -1;
@@ -585,6 +636,8 @@ spool_new_finish(struct spool_new *sn, struct envelope *env, struct err *err)
 		return -1;
 	strlcopy(env->id, sn->id, sizeof env->id);
 	env->size = sn->size;
+	if (sha256_hex(sn->sha, env->content_sha256) < 0)
+		return err_set(err, "message %s: SHA-256 failed", sn->id);
 	text = envelope_format(env, &len);
 	if (len > SPOOL_ENVELOPE_MAX) {
 		err_set(err, "message %s: envelope larger than %d octets", sn->id, SPOOL_ENVELOPE_MAX);
@@ -644,7 +697,7 @@ fail_rest(size_t n, bool *failed)
 		failed[i] = true;
 }
 
-/* Step 1 of a commit: the content and envelope of every message in the
+/* The commit: the content and sealed envelope of every message in the
  * batch, and their names in data/ and incoming/, on stable storage.  One
  * syncfs(2) does it for the whole batch with one device flush, where an
  * fdatasync per file costs a flush each on a file system without a journal
@@ -668,7 +721,9 @@ sync_batch(struct spool *sp, struct spool_new **sns, size_t n, bool *f, struct e
 	for (size_t i = 0; i < n; i++)
 		if (!f[i] && new_sync_files(sns[i], err) < 0)
 			f[i] = true;
-	return fsync_dir(sub_path(path, sp->dir, SUB_DATA, NULL), err);
+	if (fsync_dir(sub_path(path, sp->dir, SUB_DATA, NULL), err) < 0)
+		return -1;
+	return fsync_dir(sub_path(path, sp->dir, SUB_INCOMING, NULL), err);
 }
 
 int
@@ -676,31 +731,23 @@ spool_commit_batch(struct spool *sp, struct spool_new **sns, size_t n, bool *fai
     struct err *err)
 {
 	bool *f = failed != NULL ? failed : xcalloc(n ? n : 1, sizeof *f);
-	char path[PATH_MAX];
-	size_t nok = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++)
 		f[i] = new_check(sns[i], err) < 0;
 	if (sync_batch(sp, sns, n, f, err) < 0)
 		fail_rest(n, f);
+	/* Committed: a sealed envelope in incoming/ survives a crash and
+	 * spool_recover queues it.  The rename is for everyone else (workers
+	 * and queue commands look in queue/) and needs no sync of its own: it
+	 * becomes durable with the next sync of the file system. */
 	for (size_t i = 0; i < n; i++) {
 		if (!f[i] && new_rename(sns[i], err) < 0)
 			f[i] = true;
 		if (f[i])
 			rc = -1;
-		else
-			nok++;
-	}
-	/* A failure here leaves renamed envelopes in queue/ that may not
-	 * survive a crash: they count as failed and spool_new_abort removes
-	 * them (still under our lock, so nobody has claimed them). */
-	if (nok > 0 && fsync_dir(sub_path(path, sp->dir, SUB_QUEUE, NULL), err) < 0) {
-		fail_rest(n, f);
-		rc = -1;
-	}
-	for (size_t i = 0; i < n; i++)
 		sns[i]->committed = sns[i]->committed || !f[i];
+	}
 	if (failed == NULL)
 		free(f);
 	return rc;
@@ -730,28 +777,85 @@ spool_new_free(struct spool_new *sn)
 	if (sn->env_fd >= 0)
 		close(sn->env_fd);
 	close(sn->fd);
+	EVP_MD_CTX_free(sn->sha);
 	free(sn->buf);
 	free(sn);
 }
 
 /* --- recovery ---------------------------------------------------------------- */
 
-/* An incoming/ID: a message whose commit never finished (remove it, unless
- * its envelope also made it into a state directory: then only the stale
- * incoming/ name), or one being received by a live process (leave it). */
-static int
-recover_incoming(struct spool *sp, const char *id, int *removed, struct err *err)
+/* Was incoming/ID committed?  Then its envelope parses, ends with its seal
+ * (content-sha256, the last line: a file cut short has none) and the
+ * content, read through the locked descriptor, has that size and digest.
+ * Anything less was never acknowledged. */
+static bool
+incoming_sealed(const struct spool *sp, const char *id, int data_fd)
 {
-	char path[PATH_MAX];
-	int fd = -1, r;
+	char path[PATH_MAX], *text = NULL, sum[ENVELOPE_SHA256_HEX + 1];
+	unsigned char buf[64 * 1024];
+	struct envelope env;
+	struct err err = { "" };
+	EVP_MD_CTX *sha = NULL;
+	struct stat st;
+	bool ok = false;
+	size_t len;
+	ssize_t n;
+	off_t off = 0;
 
+	sub_path(path, sp->dir, SUB_INCOMING, id);
+	if (read_file(path, SPOOL_ENVELOPE_MAX, &text, &len, &err) < 0)
+		return false;
+	if (envelope_parse(text, len, &env, &err) < 0) {
+		free(text);
+		return false;
+	}
+	free(text);
+	if (strcmp(env.id, id) != 0 || env.content_sha256[0] == '\0' ||
+	    fstat(data_fd, &st) < 0 || (uint64_t)st.st_size != env.size ||
+	    (sha = sha256_new()) == NULL)
+		goto out;
+	while ((n = pread(data_fd, buf, sizeof buf, off)) > 0) {
+		if (EVP_DigestUpdate(sha, buf, (size_t)n) != 1)
+			goto out;
+		off += n;
+	}
+	ok = n == 0 && sha256_hex(sha, sum) == 0 && strcmp(sum, env.content_sha256) == 0;
+out:
+	EVP_MD_CTX_free(sha);
+	envelope_clear(&env);
+	return ok;
+}
+
+/* An incoming/ID after a crash: a committed message whose rename into
+ * queue/ was not yet durable (queue it), one whose commit never finished
+ * (remove it, unless its envelope also made it into a state directory:
+ * then only the stale incoming/ name), or one being received by a live
+ * process (leave it). */
+static int
+recover_incoming(struct spool *sp, const char *id, int *removed, int *requeued,
+    struct err *err)
+{
+	char path[PATH_MAX], to[PATH_MAX];
+	int fd = -1, r;
 	bool stale;
 
 	r = lock_data(sp, id, false, &fd, err);
 	if (r < 0 || r == 1)
 		return r < 0 ? -1 : 0;
 	stale = envelope_exists(sp, id, false);
-	if (unlink(sub_path(path, sp->dir, SUB_INCOMING, id)) < 0 && errno != ENOENT) {
+	sub_path(path, sp->dir, SUB_INCOMING, id);
+	if (!stale && r == 0 && incoming_sealed(sp, id, fd)) {
+		if (rename(path, sub_path(to, sp->dir, SUB_QUEUE, id)) < 0) {
+			err_sys(err, "rename %s to %s", path, to);
+			close_keep_errno(fd);
+			return -1;
+		}
+		(*requeued)++;
+		log_info("%s: committed before the restart: queued", id);
+		close(fd);
+		return 0;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
 		err_sys(err, "%s", path);
 		close_keep_errno(fd);
 		return -1;
@@ -821,7 +925,8 @@ recover_drop_tmp(struct spool *sp, const char *name)
 }
 
 static int
-recover_dir(struct spool *sp, enum spool_sub sub, int *removed, struct err *err)
+recover_dir(struct spool *sp, enum spool_sub sub, int *removed, int *requeued,
+    struct err *err)
 {
 	char **names, path[PATH_MAX];
 	size_t n;
@@ -837,7 +942,7 @@ recover_dir(struct spool *sp, enum spool_sub sub, int *removed, struct err *err)
 		else if (!spool_id_valid(names[i]))
 			continue;
 		else if (sub == SUB_INCOMING)
-			rc = recover_incoming(sp, names[i], removed, err);
+			rc = recover_incoming(sp, names[i], removed, requeued, err);
 		else if (sub == SUB_DATA)
 			rc = recover_data(sp, names[i], removed, err);
 	}
@@ -851,11 +956,14 @@ spool_recover(struct spool *sp, struct err *err)
 	static const enum spool_sub order[] = {
 		SUB_INCOMING, SUB_DATA, SUB_QUEUE, SUB_HELD, SUB_FAILED, SUB_MAILDROP,
 	};
-	int removed = 0;
+	char path[PATH_MAX];
+	int removed = 0, requeued = 0;
 
 	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-		if (recover_dir(sp, order[i], &removed, err) < 0)
+		if (recover_dir(sp, order[i], &removed, &requeued, err) < 0)
 			return -1;
+	if (requeued > 0 && fsync_dir(sub_path(path, sp->dir, SUB_QUEUE, NULL), err) < 0)
+		return -1;
 	return removed;
 }
 
@@ -1162,17 +1270,6 @@ spool_msg_free(struct spool_msg *msg)
 
 /* --- the maildrop ----------------------------------------------------------------- */
 
-static void
-hex(const unsigned char *bytes, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[bytes[i] >> 4];
-		out[2 * i + 1] = digits[bytes[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 /* A drop file is "mailredir-maildrop 1\n", the envelope, an empty line and
  * the content.

@@ -15,15 +15,17 @@
  * one rename(2).  Envelope updates are written to a temporary file, fsynced
  * and renamed over the old one.
  *
- * Durability: spool_commit_batch makes the content and envelope of every
- * message of a batch durable with one syncfs(2) (their names in data/ and
- * incoming/ too), renames each envelope from incoming/ into queue/ and
- * syncs queue/ once: after it returns 0 for a message, that message
- * survives a crash.  Before that, a crash leaves it in incoming/, which
- * spool_recover deletes.  incoming/ itself is not synced: a crash may bring
- * back a committed message's incoming/ name beside its queue/ one, and
- * spool_recover removes only that stale name.  Per batch: two device
- * flushes, however many messages (without syncfs: an fdatasync per file).
+ * Durability: spool_commit_batch writes each message's content to data/ID
+ * and its envelope, sealed with the content's SHA-256 as its last line, to
+ * incoming/ID; one syncfs(2) makes the whole batch durable (one device
+ * flush however many messages; without syncfs an fdatasync per file and a
+ * sync of data/ and incoming/), and then each envelope is renamed into
+ * queue/, unsynced.  After it returns 0 for a message, that message
+ * survives a crash: spool_recover queues a sealed incoming/ envelope whose
+ * content matches its seal, and deletes any other (a commit cut short,
+ * never acknowledged).  A crash may also bring back a committed message's
+ * incoming/ name beside its queue/ one: spool_recover removes only that
+ * stale name.
  *
  * Locks are flock(2) on data/ID, which belong to the open file description:
  * a process forked while it holds messages (a spool_new or spool_msg) holds
@@ -60,10 +62,12 @@ const char *spool_dir(const struct spool *);
 /* May this process write the spool directly (else: use the maildrop)? */
 bool spool_writable(const struct spool *);
 
-/* At start-up: delete incoming/ envelopes and their content (unless the ID
- * is also in a state directory: then only the stale incoming/ entry), and
- * content files in data/ with no envelope that nobody holds locked.  Returns
- * the number of half-received messages removed, or -1. */
+/* At start-up: queue sealed incoming/ envelopes whose content matches
+ * (committed; logged), delete the other incoming/ envelopes and their
+ * content (unless the ID is also in a state directory: then only the stale
+ * incoming/ entry), and content files in data/ with no envelope that nobody
+ * holds locked.  Returns the number of half-received messages removed, or
+ * -1. */
 int spool_recover(struct spool *, struct err *);
 
 /* --- receiving ---------------------------------------------------------- */

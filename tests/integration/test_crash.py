@@ -290,11 +290,11 @@ def strace_calls(path):
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
-def test_250_comes_only_after_content_envelope_and_directories_are_synced(relay, tmp_path):
+def test_250_comes_only_after_content_and_sealed_envelope_are_synced(relay, tmp_path):
     relay.start()
     trace = str(tmp_path / "trace")
     tracer = subprocess.Popen(
-        ["strace", "-f", "-y", "-s", "120", "-o", trace, "-e",
+        ["strace", "-f", "-y", "-s", "2000", "-o", trace, "-e",
          "trace=fsync,fdatasync,syncfs,rename,renameat,renameat2,write,writev,sendmsg,sendto",
          "-p", str(relay.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -321,14 +321,19 @@ def test_250_comes_only_after_content_envelope_and_directories_are_synced(relay,
                              "\n".join(t for _, t in calls))
     q = re.escape(qid)
     reply = first(rf"^(write|writev|sendmsg|sendto)\(\d+<(socket|TCP)[^>]*>.*queued as {q}")
-    moved = first(rf"^rename(at2?)?\(.*incoming/{q}.*queue/{q}.*= 0")
-    # Content, envelope and their names: one syncfs of the spool's file
-    # system for the batch (or, where syncfs is missing, each file and data/).
+    content = first(rf"^write\(\d+<[^>]*/data/{q}>")
+    envelope = first(rf"^write\(\d+<[^>]*/incoming/{q}>, \"version 1\\n.*\\ncontent-sha256 [0-9a-f]{{64}}\\n\"")
+    # One syncfs of the spool's file system for the batch (or, where syncfs
+    # is missing, each file, data/ and incoming/), after both were written.
     try:
-        synced = first(rf"^syncfs\(\d+<[^>]*/spool/data/{q}>\) = 0")
+        synced = first(rf"^syncfs\(\d+<[^>]*/spool/data/{q}>\) = 0", after=envelope)
     except AssertionError:
-        synced = max(first(rf"^f(data)?sync\(\d+<[^>]*/data/{q}>\) = 0"),
-                     first(rf"^f(data)?sync\(\d+<[^>]*/incoming/{q}>\) = 0"),
-                     first(r"^fsync\(\d+<[^>]*/spool/data>\) = 0"))
-    queue_dir_sync = first(r"^fsync\(\d+<[^>]*/spool/queue>\) = 0", after=moved)
-    assert synced < moved < queue_dir_sync < reply, (synced, moved, queue_dir_sync, reply)
+        synced = max(first(rf"^f(data)?sync\(\d+<[^>]*/data/{q}>\) = 0", after=content),
+                     first(rf"^f(data)?sync\(\d+<[^>]*/incoming/{q}>\) = 0", after=envelope),
+                     first(r"^fsync\(\d+<[^>]*/spool/data>\) = 0", after=content),
+                     first(r"^fsync\(\d+<[^>]*/spool/incoming>\) = 0", after=envelope))
+    # Only a durable, sealed message may appear in queue/ (recovery trusts
+    # queue/ as it is), and the 250 comes after the sync.
+    moved = first(rf"^rename(at2?)?\(.*incoming/{q}.*queue/{q}.*= 0")
+    assert content < synced and envelope < synced < moved, (content, envelope, synced, moved)
+    assert synced < reply, (synced, reply)

@@ -60,6 +60,8 @@ assert_envelope_equal(const struct envelope *got, const struct envelope *want)
 		    (long long)got->last_try, (long long)want->next_try, (long long)want->last_try);
 	if (!str_eq(got->last_reply, want->last_reply))
 		fail_msg("last_reply: got %s, want %s", SHOW(got->last_reply), SHOW(want->last_reply));
+	if (strcmp(got->content_sha256, want->content_sha256) != 0)
+		fail_msg("content_sha256: got %s, want %s", got->content_sha256, want->content_sha256);
 	if (got->nrcpts != want->nrcpts)
 		fail_msg("nrcpts: got %zu, want %zu", got->nrcpts, want->nrcpts);
 	for (size_t i = 0; i < got->nrcpts; i++) {
@@ -105,6 +107,8 @@ fill_full(struct envelope *e)
 	r = envelope_add_rcpt(e, "\"odd user\"@[192.0.2.1]");
 	r->status = RCPT_FAILED;
 	r->route = xstrdup("backup");
+	strlcopy(e->content_sha256, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+	    sizeof e->content_sha256);
 }
 
 /* --- round trips ---------------------------------------------------------- */
@@ -301,6 +305,7 @@ parses_names_and_special_addresses(void **state)
 /* --- errors ----------------------------------------------------------------- */
 
 #define CASE(name, text, want) { name, text, sizeof text - 1, want }
+#define SHA "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 static const struct {
 	const char *name, *text;
@@ -375,6 +380,11 @@ static const struct {
 	CASE("empty line",            HEAD "\n" RCPT, "line 5: empty line"),
 	CASE("no newline at the end", HEAD "rcpt bob@example.net", "line 5: no newline at the end"),
 	CASE("two spaces",            "version  1\n", "line 1: unsupported version"),
+	CASE("a line after the seal", HEAD "content-sha256 " SHA "\n" RCPT,
+	    "line 6: a line after content-sha256"),
+	CASE("seal too short",        HEAD RCPT "content-sha256 9f86d0\n", "line 6: bad content-sha256"),
+	CASE("seal in upper case",    HEAD RCPT "content-sha256 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08\n",
+	    "line 6: bad content-sha256"),
 };
 
 static void

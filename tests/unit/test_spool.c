@@ -563,10 +563,8 @@ recover_removes_half_received_messages(void **state)
 	char *p;
 	int n;
 
-	assert_int_equal(in_child(child_dies_receiving, f, "finished"), 0);
 	assert_int_equal(in_child(child_dies_receiving, f, NULL), 0);
-	assert_int_equal(count_files(f, "incoming", true), 1);
-	assert_int_equal(count_files(f, "data", true), 2);
+	assert_int_equal(count_files(f, "data", true), 1);
 	/* An incoming/ envelope whose content is gone; a leftover update. */
 	p = path_of(f, "incoming", "0196A3F2C4E51A2B3C");
 	write_text(p, "x", 1);
@@ -575,13 +573,77 @@ recover_removes_half_received_messages(void **state)
 	write_text(p, "x", 1);
 	free(p);
 	n = spool_recover(f->sp, &err);
-	if (n != 3)
-		fail_msg("spool_recover: got %d, want 3 (%s)", n, err.msg);
+	if (n != 2)
+		fail_msg("spool_recover: got %d, want 2 (%s)", n, err.msg);
 	assert_int_equal(count_files(f, "incoming", true), 0);
 	assert_int_equal(count_files(f, "data", true), 0);
 	assert_int_equal(count_files(f, "queue", true), 0);
 	/* Nothing left: a second run removes nothing. */
 	assert_int_equal(spool_recover(f->sp, &err), 0);
+}
+
+/* A receiver that died after finish: its incoming/ envelope is sealed with
+ * the content's digest.  How its files are damaged (a crash before the
+ * sync reached the disk) decides whether recovery queues it. */
+enum damage { INTACT, CONTENT_LONGER, CONTENT_CHANGED, SEAL_CUT_OFF, ENVELOPE_CUT };
+
+static void
+recover_queues_a_sealed_message_only_when_it_is_whole(void **state)
+{
+	static const char *const names[] = {
+		"intact", "content longer", "content changed", "seal cut off", "envelope cut",
+	};
+	struct fixture *f = *state;
+
+	for (int how = INTACT; how <= ENVELOPE_CUT; how++) {
+		char id[256], *env_path, *data_path, *text;
+		struct err err = { "" };
+		size_t len;
+		int n;
+
+		assert_int_equal(in_child(child_dies_receiving, f, "finished"), 0);
+		assert_int_equal(list_files(f, "incoming", false, id), 1);
+		env_path = path_of(f, "incoming", id);
+		data_path = path_of(f, "data", id);
+		if (read_file(env_path, 1 << 20, &text, &len, &err) < 0)
+			fail_msg("%s", err.msg);
+		assert_non_null(strstr(text, "\ncontent-sha256 "));
+		switch (how) {
+		case CONTENT_LONGER:
+			write_text(data_path, "x\r\n\r\n", 5);
+			break;
+		case CONTENT_CHANGED:
+			write_text(data_path, "y\r\n", 3);     /* same size */
+			break;
+		case SEAL_CUT_OFF:
+			*strstr(text, "content-sha256 ") = '\0';
+			write_text(env_path, text, strlen(text));
+			break;
+		case ENVELOPE_CUT:
+			write_text(env_path, text, len / 2);
+			break;
+		}
+		free(text);
+		n = spool_recover(f->sp, &err);
+		if (n != (how == INTACT ? 0 : 1))
+			fail_msg("%s: spool_recover gave %d (%s)", names[how], n, err.msg);
+		assert_int_equal(count_files(f, "incoming", true), 0);
+		if (how == INTACT) {
+			struct spool_msg *msg;
+
+			assert_true(exists(f, "queue", id));
+			assert_int_equal(spool_claim(f->sp, id, &msg, &err), 0);
+			assert_int_equal(spool_msg_envelope(msg)->size, 3);
+			assert_int_equal(spool_msg_remove_delivered(f->sp, msg, &err), 0);
+			spool_msg_free(msg);
+			assert_int_equal(spool_sync_removals(f->sp, &err), 0);
+		} else if (exists(f, "queue", id) || exists(f, "data", id)) {
+			fail_msg("%s: the message was kept", names[how]);
+		}
+		assert_int_equal(count_files(f, "data", true), 0);
+		free(env_path);
+		free(data_path);
+	}
 }
 
 /* After a crash the incoming/ name of a committed message may come back
@@ -918,6 +980,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(delete_removes_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_sorts_by_id_across_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(recover_removes_half_received_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(recover_queues_a_sealed_message_only_when_it_is_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(recover_keeps_a_message_with_a_stale_incoming_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(recover_leaves_a_message_being_received, setup, teardown),
 		cmocka_unit_test_setup_teardown(drop_and_import, setup, teardown),
