@@ -111,6 +111,7 @@ committer_main(void *arg)
 			commit_batch(c, jobs, n);
 		else if (spool_writable(c->spool)) {
 			import_drops(c);
+			spool_trim_spares(c->spool);
 			next_scan = time(NULL) + DROP_SCAN_INTERVAL;
 		} else
 			next_scan = time(NULL) + DROP_SCAN_INTERVAL;

@@ -418,6 +418,7 @@ deliver_run(const struct config *cfg, struct spool *spool, const char *const *id
 	deliver_session_free(ds);
 	if (spool_sync_removals(spool, err) < 0)
 		log_err("%s", err->msg);
+	spool_trim_spares(spool);
 	for (size_t i = 0; i < nlisted; i++)
 		free(listed[i]);
 	free(listed);

@@ -35,6 +35,7 @@
  *	spool_id_valid before any path is built from them.  Maildrop files
  *	are written by any local user: see spool_drop and drop_import_one. */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -64,8 +65,12 @@
 #define DROP_NAME_BYTES     16                 /* 128 random bits, 32 hex digits */
 #define DROP_TMP_MAX_AGE    (24 * 60 * 60)     /* an unfinished drop older is gone */
 #define NEW_TRIES           10
+#define SPARE_MAX           256    /* recycled files kept in spare/ */
+#define SPARE_STASH         64     /* names one process takes from spare/ at a time */
 
-enum spool_sub { SUB_DATA, SUB_INCOMING, SUB_QUEUE, SUB_HELD, SUB_FAILED, SUB_MAILDROP, SUB_COUNT };
+enum spool_sub {
+	SUB_DATA, SUB_INCOMING, SUB_QUEUE, SUB_HELD, SUB_FAILED, SUB_MAILDROP, SUB_SPARE, SUB_COUNT
+};
 
 /* Content and envelopes are private to the spool owner (senders, recipients
  * and mail are nobody else's business); `mailredir queue` needs the owner
@@ -81,6 +86,7 @@ static const struct spool_subdir {
 	[SUB_HELD]     = { "held",     0700 },
 	[SUB_FAILED]   = { "failed",   0700 },
 	[SUB_MAILDROP] = { "maildrop", 01733 },
+	[SUB_SPARE]    = { "spare",    0700 },
 };
 
 struct spool {
@@ -94,10 +100,17 @@ struct spool {
 	char (*removed)[ENVELOPE_ID_MAX + 1];
 	size_t nremoved, removed_cap;
 	unsigned removed_subs;    /* 1 << sub of each directory to sync */
+	/* Names in spare/ this process may take (see take_spare); the event
+	 * loop and the committer thread both receive messages. */
+	pthread_mutex_t spare_lock;
+	char spares[SPARE_STASH][NAME_MAX + 1];
+	size_t nspares;
+	time_t spares_none_at;    /* spare/ was found empty then: look again later */
+	bool no_recycle;          /* renameat2(RENAME_NOREPLACE) unsupported here */
 };
 
 struct spool_new {
-	const struct spool *spool;
+	struct spool *spool;
 	char id[ENVELOPE_ID_MAX + 1];
 	int fd;                   /* data/ID, locked */
 	int env_fd;               /* incoming/ID after finish, else -1 */
@@ -385,6 +398,7 @@ spool_open(const char *dir, bool create, struct spool **out, struct err *err)
 		goto fail;
 	}
 	sp->dir = xstrdup(dir);
+	pthread_mutex_init(&sp->spare_lock, NULL);
 	sp->uid = st.st_uid;
 	sp->gid = st.st_gid;
 	sp->chown_files = geteuid() == 0 && st.st_uid != 0;
@@ -420,6 +434,8 @@ spool_close(struct spool *sp)
 		return;
 	if (spool_sync_removals(sp, &err) < 0)
 		log_warn("%s", err.msg);
+	if (sp->dir != NULL)
+		pthread_mutex_destroy(&sp->spare_lock);
 	free(sp->removed);
 	free(sp->dir);
 	free(sp);
@@ -435,6 +451,112 @@ bool
 spool_writable(const struct spool *sp)
 {
 	return sp->writable;
+}
+
+/* --- recycled files ------------------------------------------------------------ */
+
+/* A spool creates two files per message and removes them after delivery.
+ * Instead of freeing their inodes and allocating new ones, removed files
+ * wait in spare/ and new messages take them: on ext4 without a journal,
+ * allocating an inode skips every inode freed in the last 30 seconds (it
+ * reads each one's deletion time), which at a few hundred messages a
+ * second made file creation the costliest system call of the daemon.
+ *
+ * A spare's content is stale: whoever takes it truncates it, and an
+ * envelope names its own ID and seals its content, so a stale file that a
+ * crash leaves behind under a new name never passes for a message
+ * (spool_recover).  Names in spare/ are anything unique (ID.d, ID.e);
+ * renameat2(RENAME_NOREPLACE) never lets a spare replace a file. */
+
+/* The next spare name to try; false when there is none.  Refills the stash
+ * from spare/, at most once a second while it is empty. */
+static bool
+spare_pop(struct spool *sp, char name[NAME_MAX + 1])
+{
+	bool got = false;
+	time_t now = time(NULL);
+
+	pthread_mutex_lock(&sp->spare_lock);
+	if (sp->nspares == 0 && !sp->no_recycle && now != sp->spares_none_at) {
+		char path[PATH_MAX];
+		DIR *d = opendir(sub_path(path, sp->dir, SUB_SPARE, NULL));
+		struct dirent *de;
+
+		while (d != NULL && sp->nspares < SPARE_STASH && (de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				strlcopy(sp->spares[sp->nspares++], de->d_name, NAME_MAX + 1);
+		if (d != NULL)
+			closedir(d);
+		if (sp->nspares == 0)
+			sp->spares_none_at = now;
+	}
+	if (sp->nspares > 0) {
+		strlcopy(name, sp->spares[--sp->nspares], NAME_MAX + 1);
+		got = true;
+	}
+	pthread_mutex_unlock(&sp->spare_lock);
+	return got;
+}
+
+/* Move a spare to sub/id (never over an existing file) and open it for
+ * writing, emptied.  0 with *fdp set; 1 when there is none (create the
+ * file instead); 2 when sub/id exists; -1 on error. */
+static int
+take_spare(struct spool *sp, enum spool_sub sub, const char *id, int *fdp, struct err *err)
+{
+	char from[PATH_MAX], to[PATH_MAX], name[NAME_MAX + 1];
+
+	sub_path(to, sp->dir, sub, id);
+	while (spare_pop(sp, name)) {
+		sub_path(from, sp->dir, SUB_SPARE, name);
+		if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
+			if (errno == ENOENT)      /* taken by another process, or trimmed */
+				continue;
+			if (errno == EEXIST)
+				return 2;
+			if (errno == EINVAL || errno == ENOSYS) {
+				sp->no_recycle = true;   /* a file system without it */
+				return 1;
+			}
+			return err_sys(err, "rename %s to %s", from, to);
+		}
+		if ((*fdp = open(to, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+			if (errno == ENOENT)      /* removed at once by spool_recover */
+				continue;
+			err_sys(err, "%s", to);
+			unlink(to);
+			return -1;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+/* Remove path: to spare/ (unlinked when spare/ cannot take it).  -1 with
+ * errno when it is still there. */
+static int
+recycle(struct spool *sp, const char *path, const char *id, char tag)
+{
+	char to[PATH_MAX], name[ENVELOPE_ID_MAX + 3];
+
+	snprintf(name, sizeof name, "%s.%c", id, tag);
+	if (!sp->no_recycle && rename(path, sub_path(to, sp->dir, SUB_SPARE, name)) == 0)
+		return 0;
+	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+void
+spool_trim_spares(struct spool *sp)
+{
+	char **names, path[PATH_MAX];
+	struct err err = { "" };
+	size_t n;
+
+	if (list_names(sub_path(path, sp->dir, SUB_SPARE, NULL), &names, &n, &err) < 0)
+		return;
+	for (size_t i = SPARE_MAX; i < n; i++)
+		unlink(sub_path(path, sp->dir, SUB_SPARE, names[i]));
+	free_names(names, n);
 }
 
 /* --- receiving ----------------------------------------------------------------- */
@@ -496,11 +618,21 @@ new_begin(struct spool *sp, const char *wanted, struct spool_new **out, struct e
 		else
 			spool_make_id(id);
 		sub_path(path, sp->dir, SUB_DATA, id);
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0 && errno == EEXIST)
+		switch (take_spare(sp, SUB_DATA, id, &fd, err)) {
+		case 0:
+			break;
+		case 1:
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (fd < 0 && errno == EEXIST)
+				continue;
+			if (fd < 0)
+				return err_sys(err, "%s", path);
+			break;
+		case 2:
 			continue;
-		if (fd < 0)
-			return err_sys(err, "%s", path);
+		default:
+			return -1;
+		}
 		/* Until the lock is ours, spool_recover may take the file for a
 		 * leftover and remove it: then try another ID.  Anyone else
 		 * holding it (a claim of this ID from a typo) lets go at once. */
@@ -600,15 +732,12 @@ spool_new_write(struct spool_new *sn, const void *buf, size_t len, struct err *e
 	return 0;
 }
 
-/* Create path exclusively (0600, owner fixed) and write text into it. */
+/* Fix the owner of path (open as fd) and write text into it; on failure
+ * the file is removed. */
 static int
-write_new_file(const struct spool *sp, const char *path, const char *text, size_t len,
-    int flags, int *fdp, struct err *err)
+write_into(const struct spool *sp, int fd, const char *path, const char *text, size_t len,
+    int *fdp, struct err *err)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
-
-	if (fd < 0)
-		return err_sys(err, "%s", path);
 	if (fix_owner(sp, fd, path, err) < 0)
 		goto fail;
 	if (write_all(fd, text, len) < 0) {
@@ -623,10 +752,44 @@ fail:
 	return -1;
 }
 
+/* Create path (0600, owner fixed; flags O_EXCL or O_TRUNC) and write text
+ * into it. */
+static int
+write_new_file(const struct spool *sp, const char *path, const char *text, size_t len,
+    int flags, int *fdp, struct err *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
+
+	if (fd < 0)
+		return err_sys(err, "%s", path);
+	return write_into(sp, fd, path, text, len, fdp, err);
+}
+
+/* incoming/ID for a new message: a spare, or a new file. */
+static int
+write_incoming(struct spool *sp, const char *id, const char *text, size_t len, int *fdp,
+    struct err *err)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	sub_path(path, sp->dir, SUB_INCOMING, id);
+	switch (take_spare(sp, SUB_INCOMING, id, &fd, err)) {
+	case 0:
+		return write_into(sp, fd, path, text, len, fdp, err);
+	case 1:
+		return write_new_file(sp, path, text, len, O_EXCL, fdp, err);
+	case 2:
+		errno = EEXIST;
+		return err_sys(err, "%s", path);
+	default:
+		return -1;
+	}
+}
+
 int
 spool_new_finish(struct spool_new *sn, struct envelope *env, struct err *err)
 {
-	char path[PATH_MAX];
 	char *text = NULL;
 	size_t len;
 
@@ -643,8 +806,7 @@ spool_new_finish(struct spool_new *sn, struct envelope *env, struct err *err)
 		err_set(err, "message %s: envelope larger than %d octets", sn->id, SPOOL_ENVELOPE_MAX);
 		goto fail;
 	}
-	sub_path(path, sn->spool->dir, SUB_INCOMING, sn->id);
-	if (write_new_file(sn->spool, path, text, len, O_EXCL, &sn->env_fd, err) < 0)
+	if (write_incoming(sn->spool, sn->id, text, len, &sn->env_fd, err) < 0)
 		goto fail;
 	sn->finished = true;
 	free(text);
@@ -964,6 +1126,7 @@ spool_recover(struct spool *sp, struct err *err)
 			return -1;
 	if (requeued > 0 && fsync_dir(sub_path(path, sp->dir, SUB_QUEUE, NULL), err) < 0)
 		return -1;
+	spool_trim_spares(sp);
 	return removed;
 }
 
@@ -1217,8 +1380,8 @@ spool_msg_remove_delivered(struct spool *sp, struct spool_msg *msg, struct err *
 
 	if (msg->deleted)
 		return 0;
-	if (unlink(sub_path(path, sp->dir, sub, msg->id)) < 0 && errno != ENOENT)
-		return err_sys(err, "%s", path);
+	if (recycle(sp, sub_path(path, sp->dir, sub, msg->id), msg->id, 'e') < 0)
+		return err_sys(err, "%s", path);   /* it leaves the queue now, or not at all */
 	msg->deleted = true;
 	sp->removed = xgrow(sp->removed, &sp->removed_cap, sp->nremoved, sizeof *sp->removed);
 	strlcopy(sp->removed[sp->nremoved++], msg->id, sizeof *sp->removed);
@@ -1247,9 +1410,13 @@ spool_sync_removals(struct spool *sp, struct err *err)
 	/* Only once the envelopes are gone for good may their content go: a
 	 * content file left behind is removed by spool_recover, an envelope
 	 * without content would be a message that cannot be sent. */
-	for (size_t i = 0; i < sp->nremoved && rc == 0; i++)
-		if (unlink(sub_path(path, sp->dir, SUB_DATA, sp->removed[i])) < 0 && errno != ENOENT)
+	for (size_t i = 0; i < sp->nremoved && rc == 0; i++) {
+		sub_path(path, sp->dir, SUB_DATA, sp->removed[i]);
+		/* The content goes now; the inode stays for a new message. */
+		if ((truncate(path, 0) < 0 && errno != ENOENT) ||
+		    recycle(sp, path, sp->removed[i], 'd') < 0)
 			log_warn("%s: %s", path, strerror(errno));
+	}
 	if (rc == 0) {
 		sp->nremoved = 0;
 		sp->removed_subs = 0;

@@ -8,6 +8,8 @@
  *   queue/ID       envelope of a queued or deferred message
  *   held/ID        envelope of a held message
  *   failed/ID      envelope of a failed message (kept until delete/retry)
+ *   spare/         removed files kept for new messages (their inodes are
+ *                  reused: see spool.c, recycled files); never a message
  *   maildrop/      mode 1733: where users without write access to the spool
  *                  drop a message (envelope + content in one file) for the
  *                  daemon to import (mailredir.8, SENDMAIL)
@@ -155,6 +157,9 @@ void spool_msg_free(struct spool_msg *);   /* releases the lock */
 int spool_msg_remove_delivered(struct spool *sp, struct spool_msg *msg, struct err *);
 size_t spool_removals_pending(const struct spool *);
 int spool_sync_removals(struct spool *, struct err *);
+/* Removed files wait in spare/ for new messages to reuse their inodes;
+ * keep at most a few hundred (the daemon calls this now and then). */
+void spool_trim_spares(struct spool *);
 
 const char *spool_state_name(enum spool_state);   /* "queue", "held", "failed" */
 
