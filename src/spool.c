@@ -5,7 +5,8 @@
  *	A message is acknowledged only after spool_commit_batch: its content
  *	(data/ID) and its envelope (incoming/ID), whose last line seals it
  *	with the content's SHA-256, are made durable for the whole batch by
- *	one syncfs(2): one device flush, however many messages.  The rename
+ *	one syncfs(2) and one fdatasync (see sync_batch): two device flushes,
+ *	however many messages.  The rename
  *	into queue/ that follows is not synced: after a crash, spool_recover
  *	queues every incoming/ envelope that is sealed and whose content
  *	matches the seal, and removes the rest, which were never acknowledged
@@ -532,17 +533,27 @@ take_spare(struct spool *sp, enum spool_sub sub, const char *id, int *fdp, struc
 	return 1;
 }
 
-/* Remove path: to spare/ (unlinked when spare/ cannot take it).  -1 with
- * errno when it is still there. */
+/* Remove path: to spare/NAME (unlinked when spare/ cannot take it).  -1
+ * with errno when it is still there.  NAME is ID.TAG, or .ID.TAG for a
+ * file not emptied yet, which nobody takes (spare_pop skips dot names). */
 static int
-recycle(struct spool *sp, const char *path, const char *id, char tag)
+recycle(struct spool *sp, const char *path, const char *id, char tag, bool emptied)
 {
-	char to[PATH_MAX], name[ENVELOPE_ID_MAX + 3];
+	char to[PATH_MAX], name[ENVELOPE_ID_MAX + 4];
 
-	snprintf(name, sizeof name, "%s.%c", id, tag);
+	snprintf(name, sizeof name, "%s%s.%c", emptied ? "" : ".", id, tag);
 	if (!sp->no_recycle && rename(path, sub_path(to, sp->dir, SUB_SPARE, name)) == 0)
 		return 0;
 	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* Empty a removed file and offer it (emptying frees its blocks, which
+ * costs: not on the way to anyone's 250). */
+static void
+recycle_emptied(struct spool *sp, const char *path, const char *id, char tag)
+{
+	if ((truncate(path, 0) < 0 && errno != ENOENT) || recycle(sp, path, id, tag, true) < 0)
+		log_warn("%s: %s", path, strerror(errno));
 }
 
 void
@@ -861,10 +872,14 @@ fail_rest(size_t n, bool *failed)
 
 /* The commit: the content and sealed envelope of every message in the
  * batch, and their names in data/ and incoming/, on stable storage.  One
- * syncfs(2) does it for the whole batch with one device flush, where an
- * fdatasync per file costs a flush each on a file system without a journal
- * (and a journal commit each with one).  Since Linux 5.8 syncfs reports
- * write-back errors of the file system. */
+ * syncfs(2) writes it all for the whole batch, where an fdatasync per file
+ * and a sync per directory would cost a device flush each on a file system
+ * without a journal (and a journal commit each with one).  Then one
+ * fdatasync: on ext4 without a journal, syncfs flushes the device's cache
+ * before it writes the last inode-table blocks (block traces show them
+ * after the flush), so a second flush is what makes those durable; on
+ * other file systems it costs little, the file being clean.  Since Linux
+ * 5.8 syncfs reports write-back errors of the file system. */
 static int
 sync_batch(struct spool *sp, struct spool_new **sns, size_t n, bool *f, struct err *err)
 {
@@ -876,8 +891,11 @@ sync_batch(struct spool *sp, struct spool_new **sns, size_t n, bool *f, struct e
 			first = i;
 	if (first == n)
 		return 0;
-	if (syncfs(sns[first]->fd) == 0)
+	if (syncfs(sns[first]->fd) == 0) {
+		if (fdatasync(sns[first]->fd) < 0)
+			return err_sys(err, "%s: fdatasync", sp->dir);
 		return 0;
+	}
 	if (errno != ENOSYS && errno != EPERM)
 		return err_sys(err, "%s: syncfs", sp->dir);
 	for (size_t i = 0; i < n; i++)
@@ -1380,7 +1398,7 @@ spool_msg_remove_delivered(struct spool *sp, struct spool_msg *msg, struct err *
 
 	if (msg->deleted)
 		return 0;
-	if (recycle(sp, sub_path(path, sp->dir, sub, msg->id), msg->id, 'e') < 0)
+	if (recycle(sp, sub_path(path, sp->dir, sub, msg->id), msg->id, 'e', false) < 0)
 		return err_sys(err, "%s", path);   /* it leaves the queue now, or not at all */
 	msg->deleted = true;
 	sp->removed = xgrow(sp->removed, &sp->removed_cap, sp->nremoved, sizeof *sp->removed);
@@ -1407,15 +1425,17 @@ spool_sync_removals(struct spool *sp, struct err *err)
 		if ((sp->removed_subs & (1u << sub)) != 0 &&
 		    fsync_dir(sub_path(path, sp->dir, (enum spool_sub)sub, NULL), err) < 0)
 			rc = -1;
-	/* Only once the envelopes are gone for good may their content go: a
+	/* Only once the envelopes are gone for good may they be emptied (a
+	 * crash must not bring back an empty one) and their content go (a
 	 * content file left behind is removed by spool_recover, an envelope
-	 * without content would be a message that cannot be sent. */
+	 * without content would be a message that cannot be sent). */
 	for (size_t i = 0; i < sp->nremoved && rc == 0; i++) {
-		sub_path(path, sp->dir, SUB_DATA, sp->removed[i]);
-		/* The content goes now; the inode stays for a new message. */
-		if ((truncate(path, 0) < 0 && errno != ENOENT) ||
-		    recycle(sp, path, sp->removed[i], 'd') < 0)
-			log_warn("%s: %s", path, strerror(errno));
+		char name[ENVELOPE_ID_MAX + 4];
+
+		snprintf(name, sizeof name, ".%s.e", sp->removed[i]);
+		recycle_emptied(sp, sub_path(path, sp->dir, SUB_SPARE, name), sp->removed[i], 'e');
+		recycle_emptied(sp, sub_path(path, sp->dir, SUB_DATA, sp->removed[i]),
+		    sp->removed[i], 'd');
 	}
 	if (rc == 0) {
 		sp->nremoved = 0;

@@ -19,10 +19,10 @@
  *
  * Durability: spool_commit_batch writes each message's content to data/ID
  * and its envelope, sealed with the content's SHA-256 as its last line, to
- * incoming/ID; one syncfs(2) makes the whole batch durable (one device
- * flush however many messages; without syncfs an fdatasync per file and a
- * sync of data/ and incoming/), and then each envelope is renamed into
- * queue/, unsynced.  After it returns 0 for a message, that message
+ * incoming/ID; one syncfs(2) and one fdatasync make the whole batch
+ * durable (two device flushes however many messages; without syncfs an
+ * fdatasync per file and a sync of data/ and incoming/), and then each
+ * envelope is renamed into queue/, unsynced.  After it returns 0 for a message, that message
  * survives a crash: spool_recover queues a sealed incoming/ envelope whose
  * content matches its seal, and deletes any other (a commit cut short,
  * never acknowledged).  A crash may also bring back a committed message's
