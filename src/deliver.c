@@ -20,6 +20,7 @@
 struct route_session {
 	const struct route *route;
 	struct smtp_client *client;
+	unsigned carried;              /* messages the open session has carried */
 	bool failed;                   /* could not open: defer the rest at once */
 	struct smtp_outcome open_outcome;
 	struct smtp_client_info open_info;  /* as far as the failed session got */
@@ -128,6 +129,43 @@ session_get(const struct config *cfg, struct route_session *rs, const struct net
 	return rs->client;
 }
 
+/* Send m on the route's session (opened on first need).  A kept session
+ * that fails before the gateway took anything of this message -- it closed
+ * the connection while we were idle, or answers 421 to go on -- gets one
+ * more try on a new session: the gateway never saw the message.  *info is
+ * for the log, also when the session ended. */
+static void
+send_message(const struct config *cfg, struct route_session *rs, const struct netio_trace *trace,
+    const struct smtp_message *m, struct smtp_outcome *out, struct smtp_outcome *whole,
+    struct smtp_client_info *info)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		struct smtp_client *client = session_get(cfg, rs, trace);
+		bool kept = rs->carried > 0;
+
+		if (client == NULL) {
+			*whole = rs->open_outcome;
+			*info = rs->open_info;
+			for (size_t k = 0; k < m->nrcpts; k++)
+				out[k] = *whole;
+			return;
+		}
+		rs->carried++;
+		if (smtp_client_send(client, m, out, whole) == 0) {
+			*info = *smtp_client_info(client);
+			return;
+		}
+		*info = *smtp_client_info(client);
+		smtp_client_close(client);
+		rs->client = NULL;       /* the next message opens a new session */
+		rs->carried = 0;
+		if (!kept || whole->step > STEP_MAIL)
+			return;
+		log_debug("route %s: the kept gateway session failed before MAIL (%s): "
+		    "once more on a new one", rs->route->name, whole->reply);
+	}
+}
+
 /* One attempt at one claimed message; *line says where it stands after. */
 static void
 attempt(const struct config *cfg, struct spool *spool, struct route_session *rs,
@@ -140,7 +178,6 @@ attempt(const struct config *cfg, struct spool *spool, struct route_session *rs,
 	size_t *index = xcalloc(env->nrcpts, sizeof *index);
 	struct smtp_outcome *out = xcalloc(env->nrcpts, sizeof *out);
 	struct smtp_outcome whole = { DELIVERY_DEFERRED, STEP_CONNECT, true, "" };
-	struct smtp_client *client = session_get(cfg, rs, trace);
 	struct smtp_client_info info = { .relay = "" };
 	time_t now;
 	size_t n = 0;
@@ -150,25 +187,14 @@ attempt(const struct config *cfg, struct spool *spool, struct route_session *rs,
 			index[n] = i;
 			rcpts[n++] = env->rcpts[i].address;
 		}
-	if (client == NULL) {
-		whole = rs->open_outcome;
-		info = rs->open_info;
-		for (size_t k = 0; k < n; k++)
-			out[k] = whole;
-	} else {
+	{
 		struct smtp_message m = {
 			.envelope_from = from, .rcpts = rcpts, .nrcpts = n,
 			.content_fd = spool_msg_content_fd(msg), .size = env->size,
 			.eight_bit = env->body == BODY_8BITMIME, .smtputf8 = env->smtputf8,
 		};
 
-		int rc = smtp_client_send(client, &m, out, &whole);
-
-		info = *smtp_client_info(client);   /* for the log, even if the session ends */
-		if (rc < 0) {
-			smtp_client_close(client);
-			rs->client = NULL;   /* the next message opens a new session */
-		}
+		send_message(cfg, rs, trace, &m, out, &whole, &info);
 	}
 
 	now = time(NULL);
@@ -299,7 +325,6 @@ struct deliver_session {
 	struct spool *spool;
 	const struct netio_trace *trace;
 	struct route_session rs;
-	uint64_t last_used_ms;
 };
 
 struct deliver_session *
@@ -314,23 +339,11 @@ deliver_session_new(const struct config *cfg, struct spool *spool, const struct 
 	return ds;
 }
 
-/* A gateway session idle for a while may have been dropped by the gateway
- * (its own idle timeout): ask before trusting it with a message. */
-#define SESSION_CHECK_AFTER_MS 1000
-
+/* A new run tries to connect again after a failed one. */
 static void
 session_refresh(struct deliver_session *ds)
 {
-	struct route_session *rs = &ds->rs;
-
-	rs->failed = false;      /* a new run tries to connect again */
-	if (rs->client != NULL && now_ms() - ds->last_used_ms > SESSION_CHECK_AFTER_MS &&
-	    smtp_client_check(rs->client) < 0) {
-		log_debug("gateway session of route %s was closed while idle: reconnecting",
-		    rs->route->name);
-		smtp_client_close(rs->client);
-		rs->client = NULL;
-	}
+	ds->rs.failed = false;
 }
 
 void
@@ -374,7 +387,6 @@ deliver_session_run(struct deliver_session *ds, const char *const *ids, size_t n
 		spool_msg_free(msg);
 		report(stats, ids[i], line.result, line.next_try);
 	}
-	ds->last_used_ms = now_ms();
 }
 
 bool
@@ -388,6 +400,7 @@ deliver_session_quit(struct deliver_session *ds)
 {
 	smtp_client_close(ds->rs.client);
 	ds->rs.client = NULL;
+	ds->rs.carried = 0;
 }
 
 void

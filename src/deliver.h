@@ -54,9 +54,9 @@ int deliver_run(const struct config *, struct spool *, const char *const *ids, s
 
 /* The same with the route's gateway session kept between runs (a
  * worker's life): deliver_session_run tries the given IDs like deliver_run,
- * and leaves the session open for the next run; one idle for more than a
- * second is checked (NOOP) before it carries a message, and reopened when
- * the gateway dropped it.  deliver_session_quit closes it (QUIT) and keeps
+ * and leaves the session open for the next run; a kept session that the
+ * gateway has closed meanwhile (or answers 421 on) costs no attempt: the
+ * message goes on a new one.  deliver_session_quit closes it (QUIT) and keeps
  * the object usable; deliver_session_free quits too.  cfg, spool and trace
  * must outlive the session. */
 struct deliver_session;

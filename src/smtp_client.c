@@ -1094,19 +1094,6 @@ smtp_client_send(struct smtp_client *c, const struct smtp_message *m,
 	return rc;
 }
 
-int
-smtp_client_check(struct smtp_client *c)
-{
-	struct smtp_reply r;
-	struct err err;
-
-	if (c->broken || command(c, "NOOP", &r, &err) == -1 || r.code / 100 != 2) {
-		c->broken = true;
-		return -1;
-	}
-	return 0;
-}
-
 void
 smtp_client_close(struct smtp_client *c)
 {

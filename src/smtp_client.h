@@ -105,10 +105,6 @@ struct smtp_message {
 int smtp_client_send(struct smtp_client *, const struct smtp_message *,
     struct smtp_outcome *rcpt, struct smtp_outcome *msg);
 
-/* Is the session still there?  NOOP and a 2xx reply within reply-timeout:
- * 0; else -1 and the session is unusable (only close it). */
-int smtp_client_check(struct smtp_client *);
-
 /* QUIT (reply awaited at most 5 s; skipped once the session broke) and
  * free.  NULL ok. */
 void smtp_client_close(struct smtp_client *);

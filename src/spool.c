@@ -118,6 +118,7 @@ struct spool_new {
 	char *buf;                /* SPOOL_BUF_SIZE, allocated on first write */
 	size_t buflen;
 	size_t size;              /* octets accepted, buffered ones included */
+	off_t old_size;           /* of the spare written over (0: a new file) */
 	EVP_MD_CTX *sha;          /* SHA-256 of the content: the envelope's seal */
 	bool finished, renamed, committed, aborted;
 };
@@ -463,8 +464,10 @@ spool_writable(const struct spool *sp)
  * reads each one's deletion time), which at a few hundred messages a
  * second made file creation the costliest system call of the daemon.
  *
- * A spare's content is stale: whoever takes it truncates it, and an
- * envelope names its own ID and seals its content, so a stale file that a
+ * A spare keeps its old content and blocks: whoever takes it writes over
+ * them and cuts off what is left (freeing blocks, with the `discard` mount
+ * option, makes the disk work on the way to a 250).  An envelope names its
+ * own ID and seals its content, so a stale or half-written file that a
  * crash leaves behind under a new name never passes for a message
  * (spool_recover).  Names in spare/ are anything unique (ID.d, ID.e);
  * renameat2(RENAME_NOREPLACE) never lets a spare replace a file. */
@@ -500,12 +503,15 @@ spare_pop(struct spool *sp, char name[NAME_MAX + 1])
 }
 
 /* Move a spare to sub/id (never over an existing file) and open it for
- * writing, emptied.  0 with *fdp set; 1 when there is none (create the
- * file instead); 2 when sub/id exists; -1 on error. */
+ * writing over its old content (*old_size octets: cut what the new content
+ * does not cover).  0 with *fdp set; 1 when there is none (create the file
+ * instead); 2 when sub/id exists; -1 on error. */
 static int
-take_spare(struct spool *sp, enum spool_sub sub, const char *id, int *fdp, struct err *err)
+take_spare(struct spool *sp, enum spool_sub sub, const char *id, int *fdp, off_t *old_size,
+    struct err *err)
 {
 	char from[PATH_MAX], to[PATH_MAX], name[NAME_MAX + 1];
+	struct stat st;
 
 	sub_path(to, sp->dir, sub, id);
 	while (spare_pop(sp, name)) {
@@ -521,13 +527,20 @@ take_spare(struct spool *sp, enum spool_sub sub, const char *id, int *fdp, struc
 			}
 			return err_sys(err, "rename %s to %s", from, to);
 		}
-		if ((*fdp = open(to, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		if ((*fdp = open(to, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 			if (errno == ENOENT)      /* removed at once by spool_recover */
 				continue;
 			err_sys(err, "%s", to);
 			unlink(to);
 			return -1;
 		}
+		if (fstat(*fdp, &st) < 0) {
+			err_sys(err, "%s", to);
+			close(*fdp);
+			unlink(to);
+			return -1;
+		}
+		*old_size = st.st_size;
 		return 0;
 	}
 	return 1;
@@ -535,24 +548,23 @@ take_spare(struct spool *sp, enum spool_sub sub, const char *id, int *fdp, struc
 
 /* Remove path: to spare/NAME (unlinked when spare/ cannot take it).  -1
  * with errno when it is still there.  NAME is ID.TAG, or .ID.TAG for a
- * file not emptied yet, which nobody takes (spare_pop skips dot names). */
+ * file not ready to be taken yet (spare_pop skips dot names). */
 static int
-recycle(struct spool *sp, const char *path, const char *id, char tag, bool emptied)
+recycle(struct spool *sp, const char *path, const char *id, char tag, bool ready)
 {
 	char to[PATH_MAX], name[ENVELOPE_ID_MAX + 4];
 
-	snprintf(name, sizeof name, "%s%s.%c", emptied ? "" : ".", id, tag);
+	snprintf(name, sizeof name, "%s%s.%c", ready ? "" : ".", id, tag);
 	if (!sp->no_recycle && rename(path, sub_path(to, sp->dir, SUB_SPARE, name)) == 0)
 		return 0;
 	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
-/* Empty a removed file and offer it (emptying frees its blocks, which
- * costs: not on the way to anyone's 250). */
+/* Offer a removed file to new messages. */
 static void
-recycle_emptied(struct spool *sp, const char *path, const char *id, char tag)
+recycle_ready(struct spool *sp, const char *path, const char *id, char tag)
 {
-	if ((truncate(path, 0) < 0 && errno != ENOENT) || recycle(sp, path, id, tag, true) < 0)
+	if (recycle(sp, path, id, tag, true) < 0)
 		log_warn("%s: %s", path, strerror(errno));
 }
 
@@ -617,6 +629,7 @@ new_begin(struct spool *sp, const char *wanted, struct spool_new **out, struct e
 	char id[ENVELOPE_ID_MAX + 1], path[PATH_MAX];
 	struct spool_new *sn;
 	struct stat st;
+	off_t old_size = 0;
 	int fd = -1;
 
 	*out = NULL;
@@ -629,7 +642,8 @@ new_begin(struct spool *sp, const char *wanted, struct spool_new **out, struct e
 		else
 			spool_make_id(id);
 		sub_path(path, sp->dir, SUB_DATA, id);
-		switch (take_spare(sp, SUB_DATA, id, &fd, err)) {
+		old_size = 0;
+		switch (take_spare(sp, SUB_DATA, id, &fd, &old_size, err)) {
 		case 0:
 			break;
 		case 1:
@@ -661,6 +675,7 @@ new_begin(struct spool *sp, const char *wanted, struct spool_new **out, struct e
 	sn->spool = sp;
 	memcpy(sn->id, id, sizeof sn->id);
 	sn->fd = fd;
+	sn->old_size = old_size;
 	sn->env_fd = -1;
 	if ((sn->sha = sha256_new()) == NULL) {
 		free(sn);
@@ -782,12 +797,21 @@ write_incoming(struct spool *sp, const char *id, const char *text, size_t len, i
     struct err *err)
 {
 	char path[PATH_MAX];
+	off_t old_size = 0;
 	int fd;
 
 	sub_path(path, sp->dir, SUB_INCOMING, id);
-	switch (take_spare(sp, SUB_INCOMING, id, &fd, err)) {
+	switch (take_spare(sp, SUB_INCOMING, id, &fd, &old_size, err)) {
 	case 0:
-		return write_into(sp, fd, path, text, len, fdp, err);
+		if (write_into(sp, fd, path, text, len, fdp, err) < 0)
+			return -1;
+		if (old_size > (off_t)len && ftruncate(*fdp, (off_t)len) < 0) {
+			err_sys(err, "%s: ftruncate", path);
+			close(*fdp);
+			unlink(path);
+			return -1;
+		}
+		return 0;
 	case 1:
 		return write_new_file(sp, path, text, len, O_EXCL, fdp, err);
 	case 2:
@@ -808,6 +832,8 @@ spool_new_finish(struct spool_new *sn, struct envelope *env, struct err *err)
 		return err_set(err, "message %s: finished twice", sn->id);
 	if (new_flush(sn, err) < 0)
 		return -1;
+	if (sn->old_size > (off_t)sn->size && ftruncate(sn->fd, (off_t)sn->size) < 0)
+		return err_sys(err, "message %s: ftruncate", sn->id);
 	strlcopy(env->id, sn->id, sizeof env->id);
 	env->size = sn->size;
 	if (sha256_hex(sn->sha, env->content_sha256) < 0)
@@ -1425,16 +1451,17 @@ spool_sync_removals(struct spool *sp, struct err *err)
 		if ((sp->removed_subs & (1u << sub)) != 0 &&
 		    fsync_dir(sub_path(path, sp->dir, (enum spool_sub)sub, NULL), err) < 0)
 			rc = -1;
-	/* Only once the envelopes are gone for good may they be emptied (a
-	 * crash must not bring back an empty one) and their content go (a
-	 * content file left behind is removed by spool_recover, an envelope
-	 * without content would be a message that cannot be sent). */
+	/* Only once the envelopes are gone for good may their files be
+	 * written over (a crash must not bring back queue/ID holding another
+	 * message's envelope) and their content go (a content file left behind
+	 * is removed by spool_recover, an envelope without content would be a
+	 * message that cannot be sent). */
 	for (size_t i = 0; i < sp->nremoved && rc == 0; i++) {
 		char name[ENVELOPE_ID_MAX + 4];
 
 		snprintf(name, sizeof name, ".%s.e", sp->removed[i]);
-		recycle_emptied(sp, sub_path(path, sp->dir, SUB_SPARE, name), sp->removed[i], 'e');
-		recycle_emptied(sp, sub_path(path, sp->dir, SUB_DATA, sp->removed[i]),
+		recycle_ready(sp, sub_path(path, sp->dir, SUB_SPARE, name), sp->removed[i], 'e');
+		recycle_ready(sp, sub_path(path, sp->dir, SUB_DATA, sp->removed[i]),
 		    sp->removed[i], 'd');
 	}
 	if (rc == 0) {
