@@ -293,6 +293,16 @@ parse_name(struct parser *p, enum key key, const char *const *names, size_t n,
 	return 0;
 }
 
+/* Hex digits only, letters in one case: from 'A' or from 'a'. */
+static bool
+all_hex(const char *v, size_t len, char a)
+{
+	for (size_t k = 0; k < len; k++)
+		if (!((v[k] >= '0' && v[k] <= '9') || (v[k] >= a && v[k] <= a + 5)))
+			return false;
+	return true;
+}
+
 static int
 parse_value(struct parser *p, enum key key, const char *v, size_t len, struct err *err)
 {
@@ -307,11 +317,8 @@ parse_value(struct parser *p, enum key key, const char *v, size_t len, struct er
 			return line_err(p, err, "unsupported version (want %d)", ENVELOPE_VERSION);
 		return 0;
 	case KEY_ID:
-		if (len == 0 || len > ENVELOPE_ID_MAX)
+		if (len == 0 || len > ENVELOPE_ID_MAX || !all_hex(v, len, 'A'))
 			return line_err(p, err, "bad id value");
-		for (size_t k = 0; k < len; k++)
-			if (!((v[k] >= '0' && v[k] <= '9') || (v[k] >= 'A' && v[k] <= 'F')))
-				return line_err(p, err, "bad id value");
 		memcpy(env->id, v, len);
 		env->id[len] = '\0';
 		return 0;
@@ -354,11 +361,8 @@ parse_value(struct parser *p, enum key key, const char *v, size_t len, struct er
 	case KEY_RCPT_ROUTE: r->route = xstrndup(v, len); return 0;
 	case KEY_RCPT_REPLY: r->reply = xstrndup(v, len); return 0;
 	case KEY_CONTENT_SHA256:
-		if (len != ENVELOPE_SHA256_HEX)
+		if (len != ENVELOPE_SHA256_HEX || !all_hex(v, len, 'a'))
 			return line_err(p, err, "bad content-sha256 value");
-		for (size_t k = 0; k < len; k++)
-			if (!((v[k] >= '0' && v[k] <= '9') || (v[k] >= 'a' && v[k] <= 'f')))
-				return line_err(p, err, "bad content-sha256 value");
 		memcpy(env->content_sha256, v, len);
 		env->content_sha256[len] = '\0';
 		return 0;
