@@ -568,18 +568,28 @@ recycle_ready(struct spool *sp, const char *path, const char *id, char tag)
 		log_warn("%s: %s", path, strerror(errno));
 }
 
-void
-spool_trim_spares(struct spool *sp)
+/* Unlink spares beyond SPARE_MAX, and with `pending` the dot names too: a
+ * worker that died between removing a message and its sync leaves its
+ * removed envelopes as .ID.e (spool_recover, when no worker runs). */
+static void
+trim_spares(struct spool *sp, bool pending)
 {
 	char **names, path[PATH_MAX];
 	struct err err = { "" };
-	size_t n;
+	size_t n, kept = 0;
 
 	if (list_names(sub_path(path, sp->dir, SUB_SPARE, NULL), &names, &n, &err) < 0)
 		return;
-	for (size_t i = SPARE_MAX; i < n; i++)
-		unlink(sub_path(path, sp->dir, SUB_SPARE, names[i]));
+	for (size_t i = 0; i < n; i++)
+		if ((pending && names[i][0] == '.') || (names[i][0] != '.' && ++kept > SPARE_MAX))
+			unlink(sub_path(path, sp->dir, SUB_SPARE, names[i]));
 	free_names(names, n);
+}
+
+void
+spool_trim_spares(struct spool *sp)
+{
+	trim_spares(sp, false);
 }
 
 /* --- receiving ----------------------------------------------------------------- */
@@ -1170,7 +1180,7 @@ spool_recover(struct spool *sp, struct err *err)
 			return -1;
 	if (requeued > 0 && fsync_dir(sub_path(path, sp->dir, SUB_QUEUE, NULL), err) < 0)
 		return -1;
-	spool_trim_spares(sp);
+	trim_spares(sp, true);
 	return removed;
 }
 

@@ -450,10 +450,14 @@ def test_root_sendmail_before_any_daemon_creates_the_spool_and_the_daemon_adopts
         f.write("not yet imported")
     os.chown(dropped, 1, 1)
     relay.start(user="nobody")
-    for sub in ("data", "queue", "incoming", "held", "failed", "maildrop"):
+    for sub in ("data", "queue", "incoming", "held", "failed", "maildrop", "spare"):
         assert os.stat(relay.path(sub)).st_uid == 65534, sub
     assert os.stat(relay.path("data", qid)).st_uid == 65534
     assert os.stat(relay.path("queue", qid)).st_uid == 65534
-    left = os.listdir(relay.path("maildrop"))   # kept, or moved aside as bad
+    # the importer (every second) moves it aside as bad: wait for that, or
+    # the listing below races the rename
+    wait_until(lambda: "0" * 32 not in os.listdir(relay.path("maildrop")), 10,
+               what="the bad drop to be moved aside")
+    left = os.listdir(relay.path("maildrop"))
     assert left and all(os.lstat(relay.path("maildrop", n)).st_uid == 1 for n in left), left
     assert [r["rcpt"] for r in relay.envelope(qid).rcpts] == ["root@" + HOSTNAME]
