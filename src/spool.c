@@ -6,14 +6,15 @@
  *	(data/ID) and its envelope (incoming/ID), whose last line seals it
  *	with the content's SHA-256, are made durable for the whole batch by
  *	one syncfs(2) and one fdatasync (see sync_batch): two device flushes,
- *	however many messages.  The rename
- *	into queue/ that follows is not synced: after a crash, spool_recover
- *	queues every incoming/ envelope that is sealed and whose content
- *	matches the seal, and removes the rest, which were never acknowledged
- *	(a crash mid-commit may leave a file cut short or, on a file system
- *	without ordering guarantees, a name whose data never reached the
- *	disk).  A committed message's incoming/ name may also come back next
- *	to its queue/ one: spool_recover removes only that stale entry.
+ *	however many messages.  The rename into queue/ that follows is not
+ *	synced: after a crash, spool_recover queues every incoming/ envelope
+ *	that is sealed and whose content matches the seal, and removes the
+ *	rest, which were never acknowledged (a crash mid-commit may leave a
+ *	file cut short or, on a file system without ordering guarantees, a
+ *	name whose data never reached the disk).  A committed message's
+ *	incoming/ name may also come back next to its queue/ one:
+ *	spool_recover removes only that stale entry.  Delivered messages:
+ *	see spool_msg_remove_delivered and the recycled files below.
  *	Envelope updates go to STATE/.tmp-ID, are synced and renamed over
  *	STATE/ID.
  *
@@ -36,11 +37,11 @@
  *	spool_id_valid before any path is built from them.  Maildrop files
  *	are written by any local user: see spool_drop and drop_import_one. */
 #include <dirent.h>
-#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,8 +97,9 @@ struct spool {
 	bool chown_files;         /* root working in a spool owned by another user */
 	uid_t uid;                /* owner of the spool directory */
 	gid_t gid;
-	/* Delivered messages whose envelope is unlinked but not yet synced
-	 * (spool_msg_remove_delivered; a worker's or flush's own spool). */
+	/* Delivered messages whose envelope has left queue/ (for spare/) but
+	 * not durably yet (spool_msg_remove_delivered; a worker's or flush's
+	 * own spool). */
 	char (*removed)[ENVELOPE_ID_MAX + 1];
 	size_t nremoved, removed_cap;
 	unsigned removed_subs;    /* 1 << sub of each directory to sync */
@@ -522,7 +524,9 @@ take_spare(struct spool *sp, enum spool_sub sub, const char *id, int *fdp, off_t
 			if (errno == EEXIST)
 				return 2;
 			if (errno == EINVAL || errno == ENOSYS) {
+				pthread_mutex_lock(&sp->spare_lock);
 				sp->no_recycle = true;   /* a file system without it */
+				pthread_mutex_unlock(&sp->spare_lock);
 				return 1;
 			}
 			return err_sys(err, "rename %s to %s", from, to);
