@@ -8,15 +8,12 @@
  *
  * Delivered messages leave the queue at once, but the directory sync that
  * makes it durable waits until the worker has had nothing to do for
- * WORKER_REMOVALS_IDLE_MS, or the oldest removal is WORKER_REMOVALS_AGE_MS
- * old, or WORKER_REMOVALS_MAX have piled up: at most about one flush a
- * second under load instead of one per message, each of which would hold
- * up a commit of the daemon that comes at the same time.  A power cut in
- * that window may send a message twice (Postfix does not sync removals at
- * all); none is lost. */
+ * WORKER_REMOVALS_SYNC_MS or WORKER_REMOVALS_MAX have piled up: one flush
+ * for a burst instead of one per message competing with the flushes of
+ * the daemon's commits.  A power cut in that window may send a message
+ * twice (Postfix does not sync removals at all); none is lost. */
 #include <errno.h>
 #include <poll.h>
-#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,9 +21,8 @@
 #include "util.h"
 #include "worker.h"
 
-#define WORKER_REMOVALS_IDLE_MS 20
-#define WORKER_REMOVALS_AGE_MS  1000
-#define WORKER_REMOVALS_MAX     1024
+#define WORKER_REMOVALS_SYNC_MS 20
+#define WORKER_REMOVALS_MAX     64
 
 int
 worker_batch_parse(char *line, size_t len, bool *force, char **ids, size_t *nids)
@@ -107,14 +103,13 @@ worker_main(const struct config *cfg, struct spool *spool, const struct netio_tr
 {
 	struct deliver_session *ds = deliver_session_new(cfg, spool, trace);
 	char buf[WORKER_LINE_MAX + 1];
-	uint64_t first_removal = 0;      /* when the oldest unsynced removal was made */
 	size_t have = 0;
 	int rc = 0;
 
 	for (;;) {
 		struct pollfd pfd = { .fd = in_fd, .events = POLLIN };
 		bool removals = spool_removals_pending(spool) > 0;
-		int timeout = removals ? WORKER_REMOVALS_IDLE_MS :
+		int timeout = removals ? WORKER_REMOVALS_SYNC_MS :
 		    deliver_session_connected(ds) ? WORKER_SESSION_IDLE_MS : -1;
 		char *nl;
 		ssize_t got;
@@ -129,7 +124,6 @@ worker_main(const struct config *cfg, struct spool *spool, const struct netio_tr
 		}
 		if (ready == 0 && removals) {
 			sync_removals(spool);
-			first_removal = 0;
 			continue;
 		}
 		if (ready == 0) {            /* idle: let the gateway go */
@@ -154,15 +148,8 @@ worker_main(const struct config *cfg, struct spool *spool, const struct netio_tr
 			memmove(buf, nl + 1, have - len - 1);
 			have -= len + 1;
 		}
-		if (spool_removals_pending(spool) == 0)
-			first_removal = 0;
-		else if (first_removal == 0)
-			first_removal = now_ms();
-		if (spool_removals_pending(spool) >= WORKER_REMOVALS_MAX ||
-		    (first_removal != 0 && now_ms() - first_removal >= WORKER_REMOVALS_AGE_MS)) {
+		if (spool_removals_pending(spool) >= WORKER_REMOVALS_MAX)
 			sync_removals(spool);
-			first_removal = 0;
-		}
 		if (have == sizeof buf - 1) {
 			log_err("worker: a batch line longer than %d octets", WORKER_LINE_MAX);
 			rc = -1;
