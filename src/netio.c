@@ -46,16 +46,6 @@ struct netio {
 	size_t wlen, wcap;
 };
 
-static const char *
-seconds(uint64_t ms, char *buf, size_t size)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, size, "%llu s", (unsigned long long)(ms / 1000));
-	else
-		snprintf(buf, size, "%.1f s", (double)ms / 1000.0);
-	return buf;
-}
-
 static unsigned
 clamp_ms(uint64_t ms)
 {
@@ -114,7 +104,7 @@ connect_one(const struct addrinfo *ai, uint64_t timeout_ms, char *why, size_t si
 		goto fail;
 	switch (wait_fd(fd, POLLOUT, now_ms() + timeout_ms)) {
 	case 0:
-		snprintf(why, size, "no answer within %s", seconds(timeout_ms, secs, sizeof secs));
+		snprintf(why, size, "no answer within %s", format_seconds(timeout_ms, secs, sizeof secs));
 		close(fd);
 		return -1;
 	case -1:
@@ -330,7 +320,7 @@ fill(struct netio *n, uint64_t deadline, uint64_t timeout_ms, struct err *err)
 		long r = tls_read(n->tls, p, room, clamp_ms(now < deadline ? deadline - now : 0), err);
 
 		if (r < 0 && now_ms() >= deadline)
-			return err_set(err, "no reply within %s", seconds(timeout_ms, secs, sizeof secs));
+			return err_set(err, "no reply within %s", format_seconds(timeout_ms, secs, sizeof secs));
 		return r;
 	}
 	for (;;) {
@@ -344,7 +334,7 @@ fill(struct netio *n, uint64_t deadline, uint64_t timeout_ms, struct err *err)
 			return err_sys(err, "reading from %s", n->peer);
 		switch (wait_fd(n->fd, POLLIN, deadline)) {
 		case 0:
-			return err_set(err, "no reply within %s", seconds(timeout_ms, secs, sizeof secs));
+			return err_set(err, "no reply within %s", format_seconds(timeout_ms, secs, sizeof secs));
 		case -1:
 			return err_sys(err, "waiting for %s", n->peer);
 		}
@@ -434,7 +424,7 @@ send_plain(struct netio *n, uint64_t timeout_ms, struct err *err)
 		switch (wait_fd(n->fd, POLLOUT, deadline)) {
 		case 0:
 			return err_set(err, "could not send to %s within %s (it does not read)",
-			    n->peer, seconds(timeout_ms, secs, sizeof secs));
+			    n->peer, format_seconds(timeout_ms, secs, sizeof secs));
 		case -1:
 			return err_sys(err, "waiting for %s", n->peer);
 		}

@@ -638,11 +638,12 @@ tx_settle(struct tx *tx, unsigned which, enum delivery_status status, enum deliv
 		}
 }
 
+/* Is any recipient in this state? */
 static bool
-tx_any_accepted(const struct tx *tx)
+tx_any(const struct tx *tx, enum rcpt_state state)
 {
 	for (size_t i = 0; i < tx->msg->nrcpts; i++)
-		if (tx->state[i] == RCPT_ACCEPTED)
+		if (tx->state[i] == state)
 			return true;
 	return false;
 }
@@ -654,15 +655,6 @@ tx_io_fail(struct tx *tx, enum delivery_step step, const char *why)
 	tx->c->broken = true;
 	tx_settle(tx, OPEN, DELIVERY_DEFERRED, step, false, why);
 	return -1;
-}
-
-static bool
-tx_any_pending(const struct tx *tx)
-{
-	for (size_t i = 0; i < tx->msg->nrcpts; i++)
-		if (tx->state[i] == RCPT_PENDING)
-			return true;
-	return false;
 }
 
 /* RSET before a transaction when one came before.  -1: the session broke. */
@@ -776,7 +768,7 @@ tx_rcpt_reply(struct tx *tx, size_t i, const struct smtp_reply *r)
 static void
 tx_relay_rule(struct tx *tx)
 {
-	if (tx->refused == 0 || tx->relay_denied != tx->refused || tx_any_accepted(tx))
+	if (tx->refused == 0 || tx->relay_denied != tx->refused || tx_any(tx, RCPT_ACCEPTED))
 		return;
 	for (size_t i = 0; i < tx->msg->nrcpts; i++)
 		if (tx->state[i] == RCPT_ANSWERED && tx->rcpt[i].step == STEP_RCPT) {
@@ -936,7 +928,7 @@ tx_after_data_reply(struct tx *tx, const struct smtp_reply *data)
 	struct err err;
 	char sum[512];
 
-	if (!tx_any_accepted(tx)) {
+	if (!tx_any(tx, RCPT_ACCEPTED)) {
 		/* RFC 2920 §3.1: a pipelined DATA accepted without recipients
 		 * gets a lone "." (an empty message to nobody), then RSET. */
 		if (data->code == 354 && (send_line(tx->c, ".", NULL, &err) == -1 ||
@@ -1036,7 +1028,7 @@ tx_stepwise(struct tx *tx)
 		tx_rcpt_reply(tx, i, &r);
 	}
 	tx_relay_rule(tx);
-	if (!tx_any_accepted(tx))
+	if (!tx_any(tx, RCPT_ACCEPTED))
 		return tx_abort(tx);
 	if (command(c, "DATA", &r, &err) == -1)
 		return tx_io_fail(tx, STEP_DATA, err.msg);
@@ -1086,7 +1078,7 @@ smtp_client_send(struct smtp_client *c, const struct smtp_message *m,
 		tx_settle(&tx, OPEN, DELIVERY_FAILED, STEP_MAIL, false, why);
 	} else {
 		tx_skip_bad_rcpts(&tx);
-		if (tx_any_pending(&tx))
+		if (tx_any(&tx, RCPT_PENDING))
 			rc = c->info.caps.pipelining ? tx_pipelined(&tx) : tx_stepwise(&tx);
 	}
 	tx_summarise(&tx, msg);

@@ -60,16 +60,6 @@ struct tls_fail {
 	unsigned long lib_err;         /* the first entry of the error queue */
 };
 
-static const char *
-seconds(uint64_t ms, char *buf, size_t size)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, size, "%llu s", (unsigned long long)(ms / 1000));
-	else
-		snprintf(buf, size, "%.1f s", (double)ms / 1000.0);
-	return buf;
-}
-
 static bool
 is_ip_literal(const char *s)
 {
@@ -163,7 +153,7 @@ describe_fail(const struct tls_fail *f, uint64_t timeout_ms, char *buf, size_t s
 	const char *reason;
 
 	if (f->timed_out) {
-		snprintf(buf, size, "no answer within %s", seconds(timeout_ms, secs, sizeof secs));
+		snprintf(buf, size, "no answer within %s", format_seconds(timeout_ms, secs, sizeof secs));
 		return;
 	}
 	switch (f->ssl_err) {
@@ -496,7 +486,7 @@ tls_read(struct tls_conn *c, void *buf, size_t len, unsigned timeout_ms, struct 
 		return (long)got;
 	ERR_clear_error();
 	if (fail.timed_out)
-		return err_set(err, "no reply within %s", seconds(timeout_ms, secs, sizeof secs));
+		return err_set(err, "no reply within %s", format_seconds(timeout_ms, secs, sizeof secs));
 	if (fail.ssl_err == SSL_ERROR_ZERO_RETURN)
 		return 0;
 	describe_fail(&fail, timeout_ms, why, sizeof why);
@@ -518,7 +508,7 @@ tls_write(struct tls_conn *c, const void *buf, size_t len, unsigned timeout_ms, 
 	ERR_clear_error();
 	if (fail.timed_out)
 		return err_set(err, "could not send to %s within %s (it does not read)", c->name,
-		    seconds(timeout_ms, secs, sizeof secs));
+		    format_seconds(timeout_ms, secs, sizeof secs));
 	describe_fail(&fail, timeout_ms, why, sizeof why);
 	return err_set(err, "sending to %s over TLS: %s", c->name, why);
 }

@@ -201,6 +201,16 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+const char *
+format_seconds(uint64_t ms, char *buf, size_t size)
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, size, "%llu s", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, size, "%.1f s", (double)ms / 1000.0);
+	return buf;
+}
+
 char *
 format_iso8601(time_t t, char *buf, size_t size)
 {

@@ -40,6 +40,9 @@ int wait_fd(int fd, short events, uint64_t deadline);
 /* Milliseconds on CLOCK_MONOTONIC / wall clock seconds. */
 uint64_t now_ms(void);
 
+/* A duration for messages: "30 s", "2.5 s". */
+const char *format_seconds(uint64_t ms, char *buf, size_t size);
+
 /* "2026-11-24T03:00:00Z" (UTC) into buf (at least UTIL_ISO8601_MAX). */
 #define UTIL_ISO8601_MAX 32
 char *format_iso8601(time_t, char *buf, size_t size);

@@ -88,6 +88,19 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def config_lines(keys):
+    """Configuration lines from keyword arguments: reply_timeout="3s" ->
+    "reply-timeout = 3s"; a list gives the key once per item; None is left
+    out."""
+    lines = []
+    for k, v in keys.items():
+        if v is None:
+            continue
+        for item in (v if isinstance(v, (list, tuple)) else [v]):
+            lines.append(f"{k.replace('_', '-')} = {item}")
+    return lines
+
+
 def new_token():
     return uuid.uuid4().hex
 

@@ -53,6 +53,7 @@ import time
 
 import pytest
 
+from conftest import config_lines
 from fault_peer import FaultPeer, Script
 
 GATEWAY_NAME = "gateway.test.example"
@@ -988,11 +989,7 @@ class Gateway:
             lines.append(f"password-file = {self.secret_file(password)}")
         if auth:
             lines.append(f"auth = {auth}")
-        for k, v in extra.items():
-            if v is None:
-                continue
-            for item in (v if isinstance(v, (list, tuple)) else [v]):
-                lines.append(f"{k.replace('_', '-')} = {item}")
+        lines += config_lines(extra)
         return "\n".join(lines) + "\n"
 
 

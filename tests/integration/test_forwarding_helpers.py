@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import make_message, new_token, wait_until
+from conftest import config_lines, make_message, new_token, wait_until
 
 SENDER = "alice@lan.example"
 
@@ -46,11 +46,7 @@ def peer_route(peer, name="peer", tls="none", reply_timeout="3s", connect_timeou
         lines.append(f"reply-timeout = {reply_timeout}")
     if connect_timeout:
         lines.append(f"connect-timeout = {connect_timeout}")
-    for k, v in extra.items():
-        if v is None:
-            continue
-        for item in (v if isinstance(v, (list, tuple)) else [v]):
-            lines.append(f"{k.replace('_', '-')} = {item}")
+    lines += config_lines(extra)
     return "\n".join(lines) + "\n"
 
 
