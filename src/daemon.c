@@ -68,7 +68,6 @@ struct conn {
 	bool closing;                   /* close once the output is written */
 	bool committing;                /* the committer holds our message */
 	bool gone;                      /* the socket is closed; free after the commit */
-	char committed_id[ENVELOPE_ID_MAX + 1];
 	LIST_ENTRY(conn) entry;
 };
 
@@ -304,8 +303,6 @@ on_commit_done(void *arg, bool ok, const char *why)
 	struct conn *c = arg;
 
 	c->committing = false;
-	if (ok)
-		scheduler_add(c->d->scheduler, c->committed_id);   /* new mail is tried at once */
 	if (c->gone) {
 		conn_free(c);
 		return;
@@ -329,7 +326,6 @@ store_commit(void *ctx, struct envelope *env)
 		return;
 	}
 	c->committing = true;
-	strlcopy(c->committed_id, spool_new_id(msg), sizeof c->committed_id);
 	committer_submit(c->d->committer, msg, on_commit_done, c);
 }
 
@@ -769,6 +765,16 @@ raise_fd_limit(void)
 }
 
 /* The committer imported maildrop files: they are due now. */
+/* New mail is tried at once: as soon as it is in queue/. */
+static void
+on_queued(void *arg, const char *id)
+{
+	struct daemon *d = arg;
+
+	if (d->scheduler != NULL)
+		scheduler_add(d->scheduler, id);
+}
+
 static void
 on_maildrop_import(void *arg)
 {
@@ -922,13 +928,14 @@ libevent_log(int severity, const char *msg)
 static int
 daemon_run(struct daemon *d, const int *fds)
 {
+	static const struct committer_hooks hooks = { on_queued, on_maildrop_import };
 	struct event *sigterm, *sigint, *sighup, *sigchld;
 	struct err err = { "" };
 
 	event_set_log_callback(libevent_log);
 	d->base = event_base_new();
 	if (d->base == NULL ||
-	    committer_new(d->base, d->spool, on_maildrop_import, d, &d->committer, &err) < 0 ||
+	    committer_new(d->base, d->spool, &hooks, d, &d->committer, &err) < 0 ||
 	    scheduler_new(d->base, d->spool, d->config_path, !d->foreground, d->cfg->cfg,
 	    &d->scheduler, &err) < 0 || control_listen(d, &err) < 0) {
 		log_err("cannot start: %s", d->base ? err.msg : "event_base_new failed");
@@ -1000,6 +1007,7 @@ daemon_main(struct config *cfg, const struct daemon_opts *opts)
 	}
 	if (spool_open(cfg->spool, true, &d.spool, &err) < 0 ||
 	    (lock_fd = lock_spool(cfg, &err)) < 0 || drop_privileges(cfg, &err) < 0 ||
+	    spool_journal_open(d.spool, &err) < 0 ||
 	    (recovered = spool_recover(d.spool, &err)) < 0) {
 		log_err("cannot start: %s", err.msg);
 		for (size_t i = 0; i < cfg->nlisten; i++)

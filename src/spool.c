@@ -2,6 +2,12 @@
  * PRODUCT.md §2, §8).
  *
  * DURABILITY
+ *	The daemon commits through the journal (journal.h; "the journal"
+ *	below): a message is acknowledged once its record is durable there,
+ *	and its own files, written as below but not synced, are its state
+ *	from then on; the record stays needed until those are durable or the
+ *	message has left queue/ for good.  Everyone else, and the daemon when
+ *	the journal cannot take a batch, uses spool_commit_batch:
  *	A message is acknowledged only after spool_commit_batch: its content
  *	(data/ID) and its envelope (incoming/ID), whose last line seals it
  *	with the content's SHA-256, are made durable for the whole batch by
@@ -54,6 +60,7 @@
 #include <openssl/evp.h>
 
 #include "envelope.h"
+#include "journal.h"
 #include "log.h"
 #include "spool.h"
 #include "util.h"
@@ -69,6 +76,7 @@
 #define NEW_TRIES           10
 #define SPARE_MAX           256    /* recycled files kept in spare/ */
 #define SPARE_STASH         64     /* names one process takes from spare/ at a time */
+#define SPOOL_JOURNAL_NAME  "journal"
 
 enum spool_sub {
 	SUB_DATA, SUB_INCOMING, SUB_QUEUE, SUB_HELD, SUB_FAILED, SUB_MAILDROP, SUB_SPARE, SUB_COUNT
@@ -110,6 +118,7 @@ struct spool {
 	size_t nspares;
 	time_t spares_none_at;    /* spare/ was found empty then: look again later */
 	bool no_recycle;          /* renameat2(RENAME_NOREPLACE) unsupported here */
+	struct journal *journal;  /* the daemon's commit log (spool_journal_open) */
 };
 
 struct spool_new {
@@ -122,6 +131,8 @@ struct spool_new {
 	size_t size;              /* octets accepted, buffered ones included */
 	off_t old_size;           /* of the spare written over (0: a new file) */
 	EVP_MD_CTX *sha;          /* SHA-256 of the content: the envelope's seal */
+	char *env_text;           /* the sealed envelope, from finish to free */
+	size_t env_len;
 	bool finished, renamed, committed, aborted;
 };
 
@@ -438,6 +449,7 @@ spool_close(struct spool *sp)
 		return;
 	if (spool_sync_removals(sp, &err) < 0)
 		log_warn("%s", err.msg);
+	journal_close(sp->journal);
 	if (sp->dir != NULL)
 		pthread_mutex_destroy(&sp->spare_lock);
 	free(sp->removed);
@@ -531,7 +543,7 @@ take_spare(struct spool *sp, enum spool_sub sub, const char *id, int *fdp, off_t
 			}
 			return err_sys(err, "rename %s to %s", from, to);
 		}
-		if ((*fdp = open(to, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		if ((*fdp = open(to, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 			if (errno == ENOENT)      /* removed at once by spool_recover */
 				continue;
 			err_sys(err, "%s", to);
@@ -661,7 +673,7 @@ new_begin(struct spool *sp, const char *wanted, struct spool_new **out, struct e
 		case 0:
 			break;
 		case 1:
-			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (fd < 0 && errno == EEXIST)
 				continue;
 			if (fd < 0)
@@ -860,7 +872,8 @@ spool_new_finish(struct spool_new *sn, struct envelope *env, struct err *err)
 	if (write_incoming(sn->spool, sn->id, text, len, &sn->env_fd, err) < 0)
 		goto fail;
 	sn->finished = true;
-	free(text);
+	sn->env_text = text;
+	sn->env_len = len;
 	return 0;
 fail:
 	free(text);
@@ -973,6 +986,215 @@ spool_commit_batch(struct spool *sp, struct spool_new **sns, size_t n, bool *fai
 	return rc;
 }
 
+/* --- the journal: the daemon's commit ------------------------------------------ */
+
+/* Everything written to the spool's file system, on stable storage: syncfs
+ * and, for the inode blocks ext4 without a journal writes after its flush
+ * (see sync_batch), a second flush. */
+static int
+sync_spool(struct spool *sp, struct err *err)
+{
+	int fd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_sys(err, "spool %s", sp->dir);
+	if (syncfs(fd) < 0) {
+		if (errno != ENOSYS && errno != EPERM) {
+			err_sys(err, "%s: syncfs", sp->dir);
+			close(fd);
+			return -1;
+		}
+		sync();
+	}
+	if (fsync(fd) < 0) {
+		err_sys(err, "%s: fsync", sp->dir);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Does the content have the size and digest the envelope's seal names? */
+static bool
+content_matches(const struct envelope *env, const unsigned char *content, size_t len)
+{
+	char sum[ENVELOPE_SHA256_HEX + 1];
+	EVP_MD_CTX *sha;
+	bool ok;
+
+	if (env->content_sha256[0] == '\0' || env->size != len || (sha = sha256_new()) == NULL)
+		return false;
+	ok = EVP_DigestUpdate(sha, content, len) == 1 && sha256_hex(sha, sum) == 0 &&
+	    strcmp(sum, env->content_sha256) == 0;
+	EVP_MD_CTX_free(sha);
+	return ok;
+}
+
+static bool envelope_sealed(const struct spool *, enum spool_sub, const char *id, int data_fd);
+
+/* Is message id in a state directory with its envelope and content on
+ * disk intact?  Then the journal's record is not needed.  A copy that is
+ * not (a crash before its files reached the disk) is removed. */
+static bool
+stored_intact(struct spool *sp, const char *id)
+{
+	static const enum spool_sub states[] = { SUB_QUEUE, SUB_HELD, SUB_FAILED };
+	char path[PATH_MAX];
+	int fd = open(sub_path(path, sp->dir, SUB_DATA, id), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	bool intact = false;
+
+	for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+		if (fd >= 0 && envelope_sealed(sp, states[i], id, fd))
+			intact = true;
+		else
+			unlink(sub_path(path, sp->dir, states[i], id));
+	}
+	if (fd >= 0)
+		close(fd);
+	return intact;
+}
+
+/* A record after the journal's checkpoint: a message acknowledged whose own
+ * files may not have reached the disk.  Unless its envelope is in a state
+ * directory already, write its content and sealed envelope to data/ and
+ * incoming/ again, where spool_recover finds and queues it.  1 (the end of
+ * the journal) when it does not check out. */
+static int
+replay_record(void *arg, uint64_t seq, const char *text, size_t text_len,
+    const unsigned char *content, size_t content_len, struct err *err)
+{
+	struct spool *sp = arg;
+	struct envelope env;
+	struct err perr = { "" };
+	char path[PATH_MAX];
+	int fd, rc = 1;
+
+	(void)seq;
+	if (envelope_parse(text, text_len, &env, &perr) < 0)
+		return 1;
+	if (!spool_id_valid(env.id) || !content_matches(&env, content, content_len))
+		goto out;
+	rc = 0;
+	if (stored_intact(sp, env.id))
+		goto out;
+	rc = -1;
+	if (write_new_file(sp, sub_path(path, sp->dir, SUB_DATA, env.id), (const char *)content,
+	    content_len, O_TRUNC, &fd, err) < 0)
+		goto out;
+	close(fd);
+	if (write_new_file(sp, sub_path(path, sp->dir, SUB_INCOMING, env.id), text, text_len,
+	    O_TRUNC, &fd, err) < 0)
+		goto out;
+	close(fd);
+	log_info("%s: acknowledged before the restart: restored from the journal", env.id);
+	rc = 0;
+out:
+	envelope_clear(&env);
+	return rc;
+}
+
+int
+spool_journal_open(struct spool *sp, struct err *err)
+{
+	char path[PATH_MAX];
+
+	struct stat st;
+	bool existed;
+
+	if (sp->journal != NULL)
+		return 0;
+	snprintf(path, sizeof path, "%s/%s", sp->dir, SPOOL_JOURNAL_NAME);
+	existed = lstat(path, &st) == 0;
+	if (journal_open(path, true, &sp->journal, err) < 0) {
+		if (existed)
+			return -1;       /* it may hold acknowledged mail: stop */
+		log_warn("%s; committing without a journal (two flushes per commit)", err->msg);
+		return 0;
+	}
+	/* Only a crash of the whole system can have lost files the last
+	 * process wrote (see journal_same_boot). */
+	if (!journal_same_boot(sp->journal) &&
+	    journal_replay(sp->journal, replay_record, sp, err) < 0) {
+		journal_close(sp->journal);
+		sp->journal = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+unsigned long long
+spool_journal_used(struct spool *sp)
+{
+	return sp->journal != NULL ? journal_used(sp->journal) : 0;
+}
+
+int
+spool_journal_commit(struct spool *sp, struct spool_new **sns, size_t n,
+    struct spool_journaled *out, struct err *err)
+{
+	struct journal_entry *e;
+	int r;
+
+	if (sp->journal == NULL || n == 0)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (new_check(sns[i], err) < 0 || !journal_fits(sns[i]->env_len, sns[i]->size))
+			return 1;
+	e = xcalloc(n, sizeof *e);
+	for (size_t i = 0; i < n; i++)
+		e[i] = (struct journal_entry){ .envelope = sns[i]->env_text,
+		    .envelope_len = sns[i]->env_len, .content_fd = sns[i]->fd,
+		    .content_len = sns[i]->size };
+	r = journal_append(sp->journal, e, n, err);
+	/* Committed: the rename into queue/ is for everyone else, as in
+	 * spool_commit_batch; the journal keeps the message until its own
+	 * files are durable or it has left the queue for good. */
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct err rename_err;
+
+		sns[i]->committed = true;
+		out[i] = (struct spool_journaled){ .seq = e[i].seq, .end = e[i].end };
+		strlcopy(out[i].id, sns[i]->id, sizeof out[i].id);
+		if (new_rename(sns[i], &rename_err) < 0)
+			log_err("%s (it is queued after the next start)", rename_err.msg);
+		out[i].queued = sns[i]->renamed;
+	}
+	free(e);
+	return r;
+}
+
+int
+spool_sync_all(struct spool *sp, struct err *err)
+{
+	return sync_spool(sp, err);
+}
+
+bool
+spool_left_queue(struct spool *sp, const char *id)
+{
+	char path[PATH_MAX], name[ENVELOPE_ID_MAX + 4];
+	struct stat st;
+
+	/* A delivered message's envelope goes to spare/.ID.e, and from there
+	 * to spare/ID.e once its removal is durable (spool_sync_removals). */
+	snprintf(name, sizeof name, ".%s.e", id);
+	return lstat(sub_path(path, sp->dir, SUB_QUEUE, id), &st) < 0 && errno == ENOENT &&
+	    lstat(sub_path(path, sp->dir, SUB_SPARE, name), &st) < 0 && errno == ENOENT;
+}
+
+void
+spool_journal_retire(struct spool *sp, const struct spool_journaled *upto)
+{
+	journal_stage_checkpoint(sp->journal, upto->seq, upto->end);
+}
+
+int
+spool_journal_sync(struct spool *sp, struct err *err)
+{
+	return sp->journal != NULL ? journal_sync_checkpoint(sp->journal, err) : 0;
+}
+
 void
 spool_new_abort(struct spool_new *sn)
 {
@@ -998,6 +1220,7 @@ spool_new_free(struct spool_new *sn)
 		close(sn->env_fd);
 	close(sn->fd);
 	EVP_MD_CTX_free(sn->sha);
+	free(sn->env_text);
 	free(sn->buf);
 	free(sn);
 }
@@ -1009,20 +1232,42 @@ spool_new_free(struct spool_new *sn)
  * content, read through the locked descriptor, has that size and digest.
  * Anything less was never acknowledged. */
 static bool
-incoming_sealed(const struct spool *sp, const char *id, int data_fd)
+content_fd_sealed(const struct envelope *env, int data_fd)
 {
-	char path[PATH_MAX], *text = NULL, sum[ENVELOPE_SHA256_HEX + 1];
+	char sum[ENVELOPE_SHA256_HEX + 1];
 	unsigned char buf[64 * 1024];
-	struct envelope env;
-	struct err err = { "" };
 	EVP_MD_CTX *sha = NULL;
 	struct stat st;
 	bool ok = false;
-	size_t len;
 	ssize_t n;
 	off_t off = 0;
 
-	sub_path(path, sp->dir, SUB_INCOMING, id);
+	if (env->content_sha256[0] == '\0' || fstat(data_fd, &st) < 0 ||
+	    (uint64_t)st.st_size != env->size || (sha = sha256_new()) == NULL)
+		return false;
+	while ((n = pread(data_fd, buf, sizeof buf, off)) > 0) {
+		if (EVP_DigestUpdate(sha, buf, (size_t)n) != 1)
+			goto out;
+		off += n;
+	}
+	ok = n == 0 && sha256_hex(sha, sum) == 0 && strcmp(sum, env->content_sha256) == 0;
+out:
+	EVP_MD_CTX_free(sha);
+	return ok;
+}
+
+/* Does sub/ID hold an envelope for ID, sealed, whose content (read
+ * through data_fd) matches the seal? */
+static bool
+envelope_sealed(const struct spool *sp, enum spool_sub sub, const char *id, int data_fd)
+{
+	char path[PATH_MAX], *text = NULL;
+	struct envelope env;
+	struct err err = { "" };
+	size_t len;
+	bool ok;
+
+	sub_path(path, sp->dir, sub, id);
 	if (read_file(path, SPOOL_ENVELOPE_MAX, &text, &len, &err) < 0)
 		return false;
 	if (envelope_parse(text, len, &env, &err) < 0) {
@@ -1030,20 +1275,15 @@ incoming_sealed(const struct spool *sp, const char *id, int data_fd)
 		return false;
 	}
 	free(text);
-	if (strcmp(env.id, id) != 0 || env.content_sha256[0] == '\0' ||
-	    fstat(data_fd, &st) < 0 || (uint64_t)st.st_size != env.size ||
-	    (sha = sha256_new()) == NULL)
-		goto out;
-	while ((n = pread(data_fd, buf, sizeof buf, off)) > 0) {
-		if (EVP_DigestUpdate(sha, buf, (size_t)n) != 1)
-			goto out;
-		off += n;
-	}
-	ok = n == 0 && sha256_hex(sha, sum) == 0 && strcmp(sum, env.content_sha256) == 0;
-out:
-	EVP_MD_CTX_free(sha);
+	ok = strcmp(env.id, id) == 0 && content_fd_sealed(&env, data_fd);
 	envelope_clear(&env);
 	return ok;
+}
+
+static bool
+incoming_sealed(const struct spool *sp, const char *id, int data_fd)
+{
+	return envelope_sealed(sp, SUB_INCOMING, id, data_fd);
 }
 
 /* An incoming/ID after a crash: a committed message whose rename into
@@ -1183,6 +1423,11 @@ spool_recover(struct spool *sp, struct err *err)
 		if (recover_dir(sp, order[i], &removed, &requeued, err) < 0)
 			return -1;
 	if (requeued > 0 && fsync_dir(sub_path(path, sp->dir, SUB_QUEUE, NULL), err) < 0)
+		return -1;
+	/* What the journal gave back is in queue/ now: make that durable
+	 * before the checkpoint retires its records. */
+	if (sp->journal != NULL &&
+	    (sync_spool(sp, err) < 0 || journal_checkpoint_replayed(sp->journal, err) < 0))
 		return -1;
 	trim_spares(sp, true);
 	return removed;
@@ -1385,6 +1630,26 @@ fail:
 	return -1;
 }
 
+/* The content, the envelope at env_path and the content's name, durable. */
+static int
+sync_message_files(struct spool_msg *msg, const char *env_path, struct err *err)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (fdatasync(msg->fd) < 0)
+		return err_sys(err, "%s: fdatasync", sub_path(path, msg->spool->dir, SUB_DATA, msg->id));
+	if ((fd = open(env_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return err_sys(err, "%s", env_path);
+	if (fdatasync(fd) < 0) {
+		err_sys(err, "%s: fdatasync", env_path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return fsync_dir(sub_path(path, msg->spool->dir, SUB_DATA, NULL), err);
+}
+
 int
 spool_msg_move(struct spool_msg *msg, enum spool_state to, struct err *err)
 {
@@ -1399,6 +1664,10 @@ spool_msg_move(struct spool_msg *msg, enum spool_state to, struct err *err)
 		return 0;
 	sub_path(from, msg->spool->dir, fsub, msg->id);
 	sub_path(dest, msg->spool->dir, tsub, msg->id);
+	/* Leaving queue/ may retire the message's journal record (see
+	 * spool_left_queue): its own files go to disk first. */
+	if (sync_message_files(msg, from, err) < 0)
+		return -1;
 	if (rename(from, dest) < 0)
 		return err_sys(err, "rename %s to %s", from, dest);
 	msg->state = to;

@@ -8,6 +8,7 @@
  *   queue/ID       envelope of a queued or deferred message
  *   held/ID        envelope of a held message
  *   failed/ID      envelope of a failed message (kept until delete/retry)
+ *   journal        the daemon's commit log (journal.h)
  *   spare/         removed files kept for new messages (their inodes are
  *                  reused: see spool.c, recycled files); never a message
  *   maildrop/      mode 1733: where users without write access to the spool
@@ -17,13 +18,13 @@
  * one rename(2).  Envelope updates are written to a temporary file, fsynced
  * and renamed over the old one.
  *
- * Durability: spool_commit_batch writes each message's content to data/ID
- * and its envelope, sealed with the content's SHA-256 as its last line, to
- * incoming/ID; one syncfs(2) and one fdatasync make the whole batch
- * durable (two device flushes however many messages; without syncfs an
- * fdatasync per file and a sync of data/ and incoming/), and then each
- * envelope is renamed into queue/, unsynced.  After it returns 0 for a message, that message
- * survives a crash: spool_recover queues a sealed incoming/ envelope whose
+ * Durability (the daemon's journal: see below): spool_commit_batch writes
+ * each message's content to data/ID and its envelope, sealed with the
+ * content's SHA-256 as its last line, to incoming/ID; one syncfs(2) and one
+ * fdatasync make the whole batch durable (two device flushes however many
+ * messages; without syncfs an fdatasync per file and a sync of data/ and
+ * incoming/), and then each envelope is renamed into queue/, unsynced.
+ * After it returns 0 for a message, that message survives a crash: spool_recover queues a sealed incoming/ envelope whose
  * content matches its seal, and deletes any other (a commit cut short,
  * never acknowledged).  A crash may also bring back a committed message's
  * incoming/ name beside its queue/ one: spool_recover removes only that
@@ -92,6 +93,40 @@ int spool_new_finish(struct spool_new *, struct envelope *env, struct err *);
  * = true (the message is then still in incoming/ and should be aborted).
  * `failed` may be NULL when n == 1. */
 int spool_commit_batch(struct spool *, struct spool_new **, size_t n, bool *failed, struct err *);
+/* The daemon's commit (journal.h): one device flush per batch.
+ *
+ * spool_journal_open opens spool/journal (making it the first time) and
+ * writes the messages of records after its checkpoint back to data/ and
+ * incoming/ (unless a state directory holds the message intact); call it
+ * before spool_recover, which queues them and retires their records.
+ *
+ * spool_journal_commit makes finished messages durable as records of the
+ * journal and moves them into queue/ (out[i]: the record, and whether the
+ * rename worked): 0 when it did (they count as committed: the 250 may
+ * go), 1 when it did not (no journal, a message too big, no room now), -1
+ * on an error (the journal is not used again); on 1 or -1 use
+ * spool_commit_batch.  Their own files are not synced: the record stays
+ * needed until the message has left queue/ for good (spool_left_queue:
+ * delivered and its removal durable, or moved or deleted, which sync) or
+ * spool_sync_all made everything durable.  Then spool_journal_retire
+ * retires every record up to that one: the next spool_journal_commit
+ * makes that durable with its own flush, or spool_journal_sync with one
+ * of its own. */
+struct spool_journaled {
+	char id[ENVELOPE_ID_MAX + 1];
+	uint64_t seq, end;        /* its record */
+	bool queued;              /* in queue/ (else in incoming/: needs a sync) */
+};
+int spool_journal_open(struct spool *, struct err *);
+int spool_journal_commit(struct spool *, struct spool_new **, size_t n,
+    struct spool_journaled *out, struct err *);
+bool spool_left_queue(struct spool *, const char *id);
+int spool_sync_all(struct spool *, struct err *);
+void spool_journal_retire(struct spool *, const struct spool_journaled *upto);
+int spool_journal_sync(struct spool *, struct err *);
+/* Bytes of the journal in use (0 without one). */
+unsigned long long spool_journal_used(struct spool *);
+
 /* Forget a message not committed: unlink its files. */
 void spool_new_abort(struct spool_new *);
 /* Release (after commit or abort): closes files and the lock.  A message

@@ -290,12 +290,13 @@ def strace_calls(path):
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
-def test_250_comes_only_after_content_and_sealed_envelope_are_synced(relay, tmp_path):
+def test_250_comes_only_after_the_sealed_message_is_synced_in_the_journal(relay, tmp_path):
     relay.start()
     trace = str(tmp_path / "trace")
     tracer = subprocess.Popen(
         ["strace", "-f", "-y", "-s", "2000", "-o", trace, "-e",
-         "trace=fsync,fdatasync,syncfs,rename,renameat,renameat2,write,writev,sendmsg,sendto",
+         "trace=fsync,fdatasync,syncfs,rename,renameat,renameat2,write,writev,pwrite64,"
+         "sendmsg,sendto",
          "-p", str(relay.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         def traced():
@@ -323,17 +324,16 @@ def test_250_comes_only_after_content_and_sealed_envelope_are_synced(relay, tmp_
     reply = first(rf"^(write|writev|sendmsg|sendto)\(\d+<(socket|TCP)[^>]*>.*queued as {q}")
     content = first(rf"^write\(\d+<[^>]*/data/{q}>")
     envelope = first(rf"^write\(\d+<[^>]*/incoming/{q}>, \"version 1\\n.*\\ncontent-sha256 [0-9a-f]{{64}}\\n\"")
-    # One syncfs of the spool's file system for the batch (or, where syncfs
-    # is missing, each file, data/ and incoming/), after both were written.
-    try:
-        synced = first(rf"^syncfs\(\d+<[^>]*/spool/data/{q}>\) = 0", after=envelope)
-    except AssertionError:
-        synced = max(first(rf"^f(data)?sync\(\d+<[^>]*/data/{q}>\) = 0", after=content),
-                     first(rf"^f(data)?sync\(\d+<[^>]*/incoming/{q}>\) = 0", after=envelope),
-                     first(r"^fsync\(\d+<[^>]*/spool/data>\) = 0", after=content),
-                     first(r"^fsync\(\d+<[^>]*/spool/incoming>\) = 0", after=envelope))
-    # Only a durable, sealed message may appear in queue/ (recovery trusts
-    # queue/ as it is), and the 250 comes after the sync.
+    # The commit: one record in the journal holding the sealed envelope and
+    # the content (the message's token in it), then one fdatasync of the
+    # journal -- nothing else.
+    record = first(rf"^pwrite64\(\d+<[^>]*/spool/journal>, \"MRJR.*version 1\\n"
+                   rf"id {q}\\n.*content-sha256 [0-9a-f]{{64}}\\n.*token ", after=envelope)
+    synced = first(r"^fdatasync\(\d+<[^>]*/spool/journal>\) = 0", after=record)
+    # queue/ only then, and the 250 after both.
     moved = first(rf"^rename(at2?)?\(.*incoming/{q}.*queue/{q}.*= 0")
-    assert content < synced and envelope < synced < moved, (content, envelope, synced, moved)
-    assert synced < reply, (synced, reply)
+    assert content < record and envelope < record < synced < moved, (
+        content, envelope, record, synced, moved)
+    assert moved < reply, (moved, reply)
+    between = [t for i, t in calls if synced < i < reply and re.match(r"^(f(data)?sync|syncfs)", t)]
+    assert between == [], between

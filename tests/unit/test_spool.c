@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "envelope.h"
+#include "journal.h"
 #include "log.h"
 #include "spool.h"
 #include "util.h"
@@ -1042,6 +1043,200 @@ commit_in_a_thread_while_receiving(void **state)
 	assert_int_equal(count_files(f, "data", true), 64);
 }
 
+/* --- the journal ---------------------------------------------------------------- */
+
+/* Receive one message and commit it through the journal (the daemon's
+ * way); its ID (caller frees) and, in rec, its record. */
+static char *
+store_journaled(struct fixture *f, const char *content, struct spool_journaled *rec)
+{
+	struct spool_new *sn;
+	struct envelope e;
+	struct err err = { "" };
+	char *id;
+
+	if (spool_new_begin(f->sp, &sn, &err) < 0 ||
+	    spool_new_write(sn, content, strlen(content), &err) < 0)
+		fail_msg("receive: %s", err.msg);
+	init_env(&e, "bob@ext.example");
+	if (spool_new_finish(sn, &e, &err) < 0)
+		fail_msg("finish: %s", err.msg);
+	if (spool_journal_commit(f->sp, &sn, 1, rec, &err) != 0)
+		fail_msg("spool_journal_commit: %s", err.msg);
+	id = xstrdup(spool_new_id(sn));
+	spool_new_free(sn);
+	envelope_clear(&e);
+	return id;
+}
+
+/* A cut of power: the system restarts, so the journal's checkpoint was
+ * written by another boot (its copies are stamped again), and the spool
+ * is opened as the daemon opens it. */
+static void
+restart_after_power_cut(struct fixture *f, bool power_cut)
+{
+	struct err err = { "" };
+	char *path = path_of(f, "journal", NULL);
+
+	spool_close(f->sp);
+	if (power_cut) {
+		unsigned char buf[JOURNAL_CHECKPOINT_SIZE];
+		struct journal_checkpoint cps[2], *best;
+		int fd = open(path, O_RDWR);
+
+		assert_true(fd >= 0);
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(pread(fd, buf, sizeof buf, i * 512), (ssize_t)sizeof buf);
+			if (journal_checkpoint_decode(buf, sizeof buf, &cps[i]) < 0)
+				cps[i].seq = 0;
+		}
+		best = cps[1].seq > cps[0].seq ? &cps[1] : &cps[0];
+		strlcopy(best->boot_id, "another boot", sizeof best->boot_id);
+		journal_checkpoint_encode(best, buf);
+		assert_int_equal(pwrite(fd, buf, sizeof buf, 0), (ssize_t)sizeof buf);
+		assert_int_equal(pwrite(fd, buf, sizeof buf, 512), (ssize_t)sizeof buf);
+		close(fd);
+	}
+	free(path);
+	if (spool_open(f->dir, true, &f->sp, &err) < 0 || spool_journal_open(f->sp, &err) < 0 ||
+	    spool_recover(f->sp, &err) < 0)
+		fail_msg("restart: %s", err.msg);
+}
+
+static void
+open_journal(struct fixture *f)
+{
+	struct err err = { "" };
+
+	if (spool_journal_open(f->sp, &err) < 0 || spool_recover(f->sp, &err) < 0)
+		fail_msg("spool_journal_open: %s", err.msg);
+}
+
+static void
+journaled_message_is_queued_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_journaled rec;
+	char *id;
+
+	open_journal(f);
+	assert_true(exists(f, "journal", NULL));
+	id = store_journaled(f, "Subject: j\r\n\r\nbody\r\n", &rec);
+	assert_string_equal(rec.id, id);
+	assert_true(rec.queued && rec.seq > 0 && rec.end > JOURNAL_DATA_START);
+	assert_true(exists(f, "queue", id));
+	assert_false(exists(f, "incoming", id));
+	assert_false(spool_left_queue(f->sp, id));
+	free(id);
+}
+
+static void
+journal_brings_back_what_a_power_cut_lost(void **state)
+{
+	struct fixture *f = *state;
+	const char *content = "Subject: lost\r\n\r\nonly the journal has me\r\n";
+	struct spool_journaled rec;
+	char *id, *p, *back;
+	size_t len;
+
+	open_journal(f);
+	id = store_journaled(f, content, &rec);
+	/* Its own files never reached the disk: one is gone, the other
+	 * holds what an earlier message left in the recycled inode. */
+	p = path_of(f, "data", id);
+	unlink(p);
+	free(p);
+	p = path_of(f, "queue", id);
+	write_text(p, "version 1\nid 0000000000000000", 30);
+	free(p);
+	restart_after_power_cut(f, true);
+	assert_true(exists(f, "queue", id));
+	assert_false(exists(f, "incoming", id));
+	back = data_of(f, id, &len);
+	assert_int_equal(len, strlen(content));
+	assert_memory_equal(back, content, len);
+	free(back);
+	/* Replayed once: the next start finds nothing more to do. */
+	restart_after_power_cut(f, true);
+	assert_int_equal(count_files(f, "queue", false), 1);
+	free(id);
+}
+
+/* A journaled message, delivered: removed as a worker removes it (the
+ * removal not synced yet).  Its ID (caller frees). */
+static char *
+deliver_journaled(struct fixture *f, struct spool_journaled *rec)
+{
+	struct spool_msg *msg;
+	struct err err = { "" };
+	char *id;
+
+	open_journal(f);
+	id = store_journaled(f, "Subject: sent\r\n\r\nx\r\n", rec);
+	assert_int_equal(spool_claim(f->sp, id, &msg, &err), 0);
+	assert_int_equal(spool_msg_remove_delivered(f->sp, msg, &err), 0);
+	spool_msg_free(msg);
+	return id;
+}
+
+static void
+retired_records_stay_retired(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_journaled rec;
+	struct err err = { "" };
+	char *id = deliver_journaled(f, &rec);
+
+	/* Out of queue/, but the removal is not durable yet. */
+	assert_false(spool_left_queue(f->sp, id));
+	assert_int_equal(spool_sync_removals(f->sp, &err), 0);
+	assert_true(spool_left_queue(f->sp, id));
+	spool_journal_retire(f->sp, &rec);
+	assert_int_equal(spool_journal_sync(f->sp, &err), 0);
+	restart_after_power_cut(f, true);
+	assert_int_equal(count_files(f, "queue", false), 0);
+	free(id);
+}
+
+static void
+a_process_crash_needs_no_replay(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_journaled rec;
+	char *id = deliver_journaled(f, &rec);
+
+	/* The daemon dies before it retires the record; the system stays
+	 * up: what the files say is the truth, and the delivered message
+	 * does not come back. */
+	restart_after_power_cut(f, false);
+	assert_int_equal(count_files(f, "queue", false), 0);
+	assert_int_equal(count_files(f, "incoming", false), 0);
+	free(id);
+}
+
+static void
+moving_a_journaled_message_makes_its_files_durable(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_journaled rec;
+	struct spool_msg *msg;
+	struct err err = { "" };
+	char *id;
+
+	open_journal(f);
+	id = store_journaled(f, "Subject: held\r\n\r\nx\r\n", &rec);
+	assert_int_equal(spool_claim(f->sp, id, &msg, &err), 0);
+	assert_int_equal(spool_msg_move(msg, SPOOL_HELD, &err), 0);
+	spool_msg_free(msg);
+	assert_true(spool_left_queue(f->sp, id));
+	spool_journal_retire(f->sp, &rec);
+	assert_int_equal(spool_journal_sync(f->sp, &err), 0);
+	restart_after_power_cut(f, true);
+	assert_true(exists(f, "held", id));
+	assert_int_equal(count_files(f, "queue", false), 0);
+	free(id);
+}
+
 int
 main(void)
 {
@@ -1067,6 +1262,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(id_validity, setup, teardown),
 		cmocka_unit_test_setup_teardown(damaged_envelope_is_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(commit_in_a_thread_while_receiving, setup, teardown),
+		cmocka_unit_test_setup_teardown(journaled_message_is_queued_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(journal_brings_back_what_a_power_cut_lost, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(retired_records_stay_retired, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_process_crash_needs_no_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(moving_a_journaled_message_makes_its_files_durable,
+		    setup, teardown),
 	};
 
 	log_open(1, LOG_LEVEL_ERR);
