@@ -115,19 +115,20 @@ commit_journaled(struct committer *c, struct job **jobs, struct spool_new **msgs
 	c->last_commit_ms = now_ms();
 	if (c->first > 0 && c->first == c->nrecs)
 		c->first = c->nrecs = 0;
-	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < n; i++) {
-		c->recs = xgrow(c->recs, &c->recs_cap, c->nrecs, sizeof *c->recs);
-		c->recs[c->nrecs++] = (struct record){ out[i], c->last_commit_ms, false };
-		if (out[i].queued)
-			add_queued(c, out[i].id);
-		jobs[i]->ok = true;
-	}
-	pthread_mutex_unlock(&c->lock);
+	/* Their locks go before anyone hears of them: a worker would find
+	 * them busy and try again only seconds later. */
 	for (size_t i = 0; i < n; i++) {
 		spool_new_free(msgs[i]);
 		jobs[i]->msg = NULL;
+		jobs[i]->ok = true;
+		c->recs = xgrow(c->recs, &c->recs_cap, c->nrecs, sizeof *c->recs);
+		c->recs[c->nrecs++] = (struct record){ out[i], c->last_commit_ms, false };
 	}
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++)
+		if (out[i].queued)
+			add_queued(c, out[i].id);
+	pthread_mutex_unlock(&c->lock);
 	return true;
 }
 
@@ -136,6 +137,7 @@ commit_batch(struct committer *c, struct job **jobs, size_t n)
 {
 	struct spool_new *msgs[BATCH_MAX];
 	bool failed[BATCH_MAX] = { false };
+	char ids[BATCH_MAX][ENVELOPE_ID_MAX + 1];
 	struct err err = { "" };
 
 	for (size_t i = 0; i < n; i++)
@@ -144,20 +146,20 @@ commit_batch(struct committer *c, struct job **jobs, size_t n)
 		return;
 	if (spool_commit_batch(c->spool, msgs, n, failed, &err) < 0 && n == 1)
 		failed[0] = true;
-	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < n; i++) {
 		jobs[i]->ok = !failed[i];
-		if (failed[i]) {
+		if (failed[i])
 			strlcopy(jobs[i]->why, err.msg, sizeof jobs[i]->why);
-			spool_new_abort(msgs[i]);
-		} else
-			add_queued(c, spool_new_id(msgs[i]));
-	}
-	pthread_mutex_unlock(&c->lock);
-	for (size_t i = 0; i < n; i++) {
-		spool_new_free(msgs[i]);
+		else
+			strlcopy(ids[i], spool_new_id(msgs[i]), sizeof ids[i]);
+		spool_new_free(msgs[i]);          /* aborts a failed one; unlocks */
 		jobs[i]->msg = NULL;
 	}
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++)
+		if (!failed[i])
+			add_queued(c, ids[i]);
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* How many of the oldest records can be retired now. */
