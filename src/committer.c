@@ -26,10 +26,10 @@
  * still in queue/ after SETTLE_AFTER_MS
  * (deferred, or no route) has its files synced instead (spool_sync_all:
  * two flushes) so that its record can go; so does every message when the
- * journal is half full, and at the end. */
+ * journal is three quarters full, and at the end. */
 #define CHECKPOINT_IDLE_MS 20
 #define SETTLE_AFTER_MS    2000
-#define SETTLE_USED        (JOURNAL_SIZE / 2)
+#define SETTLE_USED        (JOURNAL_SIZE / 4 * 3)
 
 struct job {
 	struct spool_new *msg;

@@ -45,7 +45,7 @@
 
 #include "err.h"
 
-#define JOURNAL_SIZE        (4 * 1024 * 1024)
+#define JOURNAL_SIZE        (16 * 1024 * 1024)
 #define JOURNAL_DATA_START  4096
 #define JOURNAL_HEAD_SIZE   64        /* a record header */
 #define JOURNAL_CHECKPOINT_SIZE 104   /* a checkpoint copy */

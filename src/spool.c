@@ -110,6 +110,7 @@ struct spool {
 	 * own spool). */
 	char (*removed)[ENVELOPE_ID_MAX + 1];
 	size_t nremoved, removed_cap;
+	uint64_t removed_bytes;   /* their content */
 	unsigned removed_subs;    /* 1 << sub of each directory to sync */
 	/* Names in spare/ this process may take (see take_spare); the event
 	 * loop and the committer thread both receive messages. */
@@ -1712,6 +1713,7 @@ spool_msg_remove_delivered(struct spool *sp, struct spool_msg *msg, struct err *
 	msg->deleted = true;
 	sp->removed = xgrow(sp->removed, &sp->removed_cap, sp->nremoved, sizeof *sp->removed);
 	strlcopy(sp->removed[sp->nremoved++], msg->id, sizeof *sp->removed);
+	sp->removed_bytes += msg->env.size;
 	sp->removed_subs |= 1u << sub;
 	return 0;
 }
@@ -1720,6 +1722,12 @@ size_t
 spool_removals_pending(const struct spool *sp)
 {
 	return sp->nremoved;
+}
+
+uint64_t
+spool_removal_bytes_pending(const struct spool *sp)
+{
+	return sp->removed_bytes;
 }
 
 int
@@ -1749,6 +1757,7 @@ spool_sync_removals(struct spool *sp, struct err *err)
 	}
 	if (rc == 0) {
 		sp->nremoved = 0;
+		sp->removed_bytes = 0;
 		sp->removed_subs = 0;
 	}
 	return rc;

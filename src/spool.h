@@ -191,6 +191,7 @@ void spool_msg_free(struct spool_msg *);   /* releases the lock */
  * spool msg was claimed from, used by one thread; spool_close syncs. */
 int spool_msg_remove_delivered(struct spool *sp, struct spool_msg *msg, struct err *);
 size_t spool_removals_pending(const struct spool *);
+uint64_t spool_removal_bytes_pending(const struct spool *);   /* their content */
 int spool_sync_removals(struct spool *, struct err *);
 /* Removed files wait in spare/ for new messages to reuse their inodes;
  * keep at most a few hundred (the daemon calls this now and then). */

@@ -8,21 +8,26 @@
  *
  * Delivered messages leave the queue at once, but the directory sync that
  * makes it durable waits until the worker has had nothing to do for
- * WORKER_REMOVALS_SYNC_MS or WORKER_REMOVALS_MAX have piled up: one flush
- * for a burst instead of one per message competing with the flushes of
- * the daemon's commits.  A power cut in that window may send a message
+ * WORKER_REMOVALS_SYNC_MS or WORKER_REMOVALS_MAX (or WORKER_REMOVALS_BYTES
+ * of content) have piled up: one flush for a burst instead of one per
+ * message competing with the flushes of the daemon's commits.  The
+ * daemon's journal keeps a record of each message until its removal is
+ * durable (spool_left_queue): the byte limit keeps that within the
+ * journal's size when messages are big.  A power cut in that window may send a message
  * twice (Postfix does not sync removals at all); none is lost. */
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "log.h"
 #include "util.h"
 #include "worker.h"
 
 #define WORKER_REMOVALS_SYNC_MS 20
 #define WORKER_REMOVALS_MAX     64
+#define WORKER_REMOVALS_BYTES   (JOURNAL_SIZE / 16)
 
 int
 worker_batch_parse(char *line, size_t len, bool *force, char **ids, size_t *nids)
@@ -148,7 +153,8 @@ worker_main(const struct config *cfg, struct spool *spool, const struct netio_tr
 			memmove(buf, nl + 1, have - len - 1);
 			have -= len + 1;
 		}
-		if (spool_removals_pending(spool) >= WORKER_REMOVALS_MAX)
+		if (spool_removals_pending(spool) >= WORKER_REMOVALS_MAX ||
+		    spool_removal_bytes_pending(spool) >= WORKER_REMOVALS_BYTES)
 			sync_removals(spool);
 		if (have == sizeof buf - 1) {
 			log_err("worker: a batch line longer than %d octets", WORKER_LINE_MAX);

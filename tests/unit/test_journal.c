@@ -282,11 +282,11 @@ ring_wraps_and_replays_across_the_end(void **state)
 	struct err err = { "" };
 	struct seen s;
 
-	set_content(f, 400 * 1024);
+	set_content(f, JOURNAL_SIZE / 10 - 4096);
 	for (size_t i = 0; i < 8; i++)
 		assert_int_equal(append(f, names + i, 1, seqs + i, ends + i), 0);
-	/* 8 x 400 KiB used: a ninth and tenth fit before the end, an
-	 * eleventh only after the tail moved. */
+	/* 8 tenths used: a ninth and tenth fit before the end, an eleventh
+	 * only after the tail moved. */
 	assert_int_equal(append(f, more, 3, NULL, NULL), 1);
 	journal_stage_checkpoint(f->j, seqs[7], ends[7]);
 	assert_int_equal(journal_sync_checkpoint(f->j, &err), 0);
@@ -313,11 +313,12 @@ full_journal_says_so(void **state)
 	size_t appended = 0;
 	int r;
 
-	set_content(f, 500 * 1024);
+	set_content(f, JOURNAL_SIZE / 8 - 100);
 	while ((r = append(f, one, 1, NULL, NULL)) == 0)
 		appended++;
 	assert_int_equal(r, 1);
-	assert_int_equal(appended, (JOURNAL_SIZE - JOURNAL_DATA_START) / (JOURNAL_HEAD_SIZE + 1 + 500 * 1024));
+	assert_int_equal(appended, (JOURNAL_SIZE - JOURNAL_DATA_START) /
+	    (JOURNAL_HEAD_SIZE + 1 + JOURNAL_SIZE / 8 - 100));
 	/* Too big for it at all. */
 	assert_false(journal_fits(1, JOURNAL_RECORD_MAX));
 }
