@@ -22,11 +22,11 @@
 #define DROP_SCAN_MS       1000  /* between maildrop imports */
 /* Journal records are retired as soon as they can be; the checkpoint that
  * says so is written with the next commit's flush, or after
- * CHECKPOINT_IDLE_MS without a commit with one of its own.  A message
- * still in queue/ after SETTLE_AFTER_MS
- * (deferred, or no route) has its files synced instead (spool_sync_all:
- * two flushes) so that its record can go; so does every message when the
- * journal is three quarters full, and at the end. */
+ * CHECKPOINT_IDLE_MS without a commit with one of its own.  A message still
+ * in queue/ after SETTLE_AFTER_MS (deferred, or no route) has its files
+ * synced instead (spool_sync_all: two flushes) so that its record can go;
+ * so does every message when the journal is three quarters full, and at
+ * the end. */
 #define CHECKPOINT_IDLE_MS 20
 #define SETTLE_AFTER_MS    2000
 #define SETTLE_USED        (JOURNAL_SIZE / 4 * 3)
