@@ -992,8 +992,8 @@ spool_commit_batch(struct spool *sp, struct spool_new **sns, size_t n, bool *fai
 /* Everything written to the spool's file system, on stable storage: syncfs
  * and, for the inode blocks ext4 without a journal writes after its flush
  * (see sync_batch), a second flush. */
-static int
-sync_spool(struct spool *sp, struct err *err)
+int
+spool_sync_all(struct spool *sp, struct err *err)
 {
 	int fd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -1163,12 +1163,6 @@ spool_journal_commit(struct spool *sp, struct spool_new **sns, size_t n,
 	}
 	free(e);
 	return r;
-}
-
-int
-spool_sync_all(struct spool *sp, struct err *err)
-{
-	return sync_spool(sp, err);
 }
 
 bool
@@ -1428,7 +1422,7 @@ spool_recover(struct spool *sp, struct err *err)
 	/* What the journal gave back is in queue/ now: make that durable
 	 * before the checkpoint retires its records. */
 	if (sp->journal != NULL &&
-	    (sync_spool(sp, err) < 0 || journal_checkpoint_replayed(sp->journal, err) < 0))
+	    (spool_sync_all(sp, err) < 0 || journal_checkpoint_replayed(sp->journal, err) < 0))
 		return -1;
 	trim_spares(sp, true);
 	return removed;

@@ -3,19 +3,13 @@
 mailredir binaries, with and without a route, rounds taking turns, beside the
 fsync cycle of the same moment: for finding what the tail at C=1 comes from.
 Reuses the pieces of bench/run.  Run as root inside `unshare --net` (ip link set lo up)."""
-import importlib.machinery
-import importlib.util
 import os
 import shutil
 import sys
 import tempfile
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-loader = importlib.machinery.SourceFileLoader("bench_run", os.path.join(HERE, "..", "run"))
-spec = importlib.util.spec_from_loader("bench_run", loader)
-B = importlib.util.module_from_spec(spec)
-loader.exec_module(B)
+from benchrun import B, start_mailredir
+
 
 ROUNDS, N = 3, 500
 work = tempfile.mkdtemp(prefix="mailredir-latency-ab.")
@@ -31,16 +25,7 @@ try:
         print(f"round {rnd + 1}: fsync cycle p50 {probe['cycle_p50_ms']:.2f} ms, p99 {probe['cycle_p99_ms']:.2f} ms")
         for label, binary in variants:
             for route in (False, True):
-                d = os.path.join(work, f"{label}-{route}-{rnd}")
-                os.makedirs(d)
-                r = B.Mailredir(d, binary)
-                if not route:
-                    with open(r.conf) as f:
-                        text = f.read().split("[route")[0]
-                    with open(r.conf, "w") as f:
-                        f.write(text)
-                r.start()
-                time.sleep(0.3)
+                r = start_mailredir(os.path.join(work, f"{label}-{route}-{rnd}"), binary, route)
                 try:
                     B.smtp_source(r.port, 100, 8)
                     r.accepted = 100

@@ -3,19 +3,15 @@
 what the acceptance path costs alone (no route: mail is only stored, no workers)
 against the same with delivery workers forwarding to an smtp-sink.  Reuses the
 pieces of bench/run.  Run as root; best inside `unshare --net` (ip link set lo up)."""
-import importlib.machinery
-import importlib.util
 import os
 import shutil
 import sys
 import tempfile
 import time
 
+from benchrun import B, start_mailredir
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-loader = importlib.machinery.SourceFileLoader("bench_run", os.path.join(HERE, "..", "run"))
-spec = importlib.util.spec_from_loader("bench_run", loader)
-B = importlib.util.module_from_spec(spec)
-loader.exec_module(B)
 
 binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "build", "mailredir")
 N = 1000
@@ -26,16 +22,8 @@ try:
     print(f"mailredir: {B.binary_note(sys.argv[1] if len(sys.argv) > 1 else binary)}")
     for variant in ("store only (no route)", "with route"):
         store = variant.startswith("store")
-        d = os.path.join(work, "store" if store else "route")
-        os.makedirs(d)
-        r = B.Mailredir(d, binary)
-        if store:
-            with open(r.conf) as f:
-                text = f.read().split("[route")[0]
-            with open(r.conf, "w") as f:
-                f.write(text)
-        r.start()
-        time.sleep(0.5)
+        r = start_mailredir(os.path.join(work, "store" if store else "route"), binary,
+                            route=not store, settle=0.5)
         try:
             B.smtp_source(r.port, 100, 8)       # warm-up
             r.accepted = 100

@@ -1130,6 +1130,40 @@ journaled_message_is_queued_at_once(void **state)
 	free(id);
 }
 
+/* When the journal cannot take a batch, spool_journal_commit says so (1)
+ * and touches nothing: the committer then commits the usual way. */
+static void
+journal_declines_what_it_cannot_take(void **state)
+{
+	struct fixture *f = *state;
+	struct spool_journaled rec;
+	struct spool_new *sn;
+	struct envelope e;
+	struct err err = { "" };
+	size_t big = JOURNAL_RECORD_MAX;
+	char *content = xmalloc(big);
+
+	memset(content, 'x', big);
+	for (int with_journal = 0; with_journal < 2; with_journal++) {
+		if (with_journal)
+			open_journal(f);
+		assert_int_equal(spool_new_begin(f->sp, &sn, &err), 0);
+		/* Without a journal any message; with one, one too big for it. */
+		assert_int_equal(spool_new_write(sn, content, with_journal ? big : 10, &err), 0);
+		init_env(&e, "bob@ext.example");
+		assert_int_equal(spool_new_finish(sn, &e, &err), 0);
+		assert_int_equal(spool_journal_commit(f->sp, &sn, 1, &rec, &err), 1);
+		assert_true(exists(f, "incoming", spool_new_id(sn)));
+		assert_false(exists(f, "queue", spool_new_id(sn)));
+		assert_int_equal(spool_commit_batch(f->sp, &sn, 1, NULL, &err), 0);
+		assert_true(exists(f, "queue", spool_new_id(sn)));
+		spool_new_free(sn);
+		envelope_clear(&e);
+	}
+	assert_int_equal(count_files(f, "queue", false), 2);
+	free(content);
+}
+
 static void
 journal_brings_back_what_a_power_cut_lost(void **state)
 {
@@ -1263,6 +1297,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(damaged_envelope_is_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(commit_in_a_thread_while_receiving, setup, teardown),
 		cmocka_unit_test_setup_teardown(journaled_message_is_queued_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(journal_declines_what_it_cannot_take, setup, teardown),
 		cmocka_unit_test_setup_teardown(journal_brings_back_what_a_power_cut_lost, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(retired_records_stay_retired, setup, teardown),
