@@ -38,6 +38,7 @@
 #include <ini.h>
 
 #include "config.h"
+#include "identity.h"
 #include "util.h"
 
 #define CONFIG_MAX_FILE    (1024 * 1024)
@@ -126,14 +127,21 @@ enum key_id {
 	K_TLS_CERT, K_TLS_KEY, K_ROUTE_USER, K_PASSWORD_FILE, K_PASSWORD_COMMAND,
 	K_PASSWORD, K_AUTH, K_ENVELOPE_FROM, K_ALLOW_PLAINTEXT_AUTH,
 	K_OAUTH_TOKEN_COMMAND, K_CONNECT_TIMEOUT, K_REPLY_TIMEOUT,
+	K_DOMAINS, K_SENDERS, K_HEADER_FROM, K_FROM_MAP, K_BOUNCE, K_BOUNCE_FROM,
+	K_DELAY_WARNING,
 	K_COUNT
 };
 
-static check_fn check_hostname, check_address, check_fingerprint, check_mechanism;
+static check_fn check_hostname, check_address, check_fingerprint, check_mechanism,
+    check_domain_pattern, check_sender_pattern, check_bounce;
 
 static const struct name_value log_levels[] = {
 	{ "error", LOG_LEVEL_ERR }, { "warning", LOG_LEVEL_WARN },
 	{ "info", LOG_LEVEL_INFO }, { "debug", LOG_LEVEL_DEBUG }, { NULL, 0 },
+};
+
+static const struct name_value header_from_modes[] = {
+	{ "keep", HEADER_FROM_KEEP }, { "rewrite", HEADER_FROM_REWRITE }, { NULL, 0 },
 };
 
 static const struct name_value tls_modes[] = {
@@ -219,6 +227,20 @@ static const struct key keys[K_COUNT] = {
 		ROUTE(connect_timeout_ms)), .def = "30s", RANGE(100 * MS, 10 * MIN) },
 	[K_REPLY_TIMEOUT] = { KEY("reply-timeout", T_DURATION, NOWHERE,
 		ROUTE(reply_timeout_ms)), .def = "5m", RANGE(100 * MS, 10 * MIN) },
+	[K_DOMAINS] = { KEY("domains", T_LIST, NOWHERE, ROUTE2(domains, ndomains)),
+		.check = check_domain_pattern },
+	[K_SENDERS] = { KEY("senders", T_LIST, NOWHERE, ROUTE2(senders, nsenders)),
+		.check = check_sender_pattern },
+	[K_HEADER_FROM] = { KEY("header-from", T_ENUM, NOWHERE, ROUTE(header_from)),
+		.def = "keep", .names = header_from_modes },
+	/* read and checked in check_route */
+	[K_FROM_MAP] = { KEY("from-map", T_PATH, NOWHERE, ROUTE(from_map_file)) },
+	[K_BOUNCE] = { KEY("bounce", T_STRING, GLOBAL(bounce), ROUTE(bounce)),
+		.check = check_bounce },
+	[K_BOUNCE_FROM] = { KEY("bounce-from", T_STRING, NOWHERE, ROUTE(bounce_from)),
+		.check = check_address },
+	[K_DELAY_WARNING] = { KEY("delay-warning", T_DURATION, GLOBAL(delay_warning_ms),
+		ROUTE(delay_warning_ms)), .def = "4h", RANGE(0, 365 * DAY) },
 };
 
 /* listen flags: recognised, but this version serves none of them yet. */
@@ -448,6 +470,51 @@ check_address(const char *in, char **out, char *why, size_t whysize)
 		    "joe@isp.example", SHOWN(in));
 	*out = xstrdup(in);
 	return 0;
+}
+
+/* domains = : "example.com" (that domain) or ".example.com" (it and every
+ * subdomain); stored in lower case. */
+static int
+check_domain_pattern(const char *in, char **out, char *why, size_t whysize)
+{
+	const char *name = in[0] == '.' ? in + 1 : in;
+
+	if (!hostname_chars(name, strlen(name)))
+		return say(why, whysize, "'%.*s%s' is not a recipient domain such as "
+		    "example.com, or .example.com for it and its subdomains", SHOWN(in));
+	*out = xstrdup(in);
+	for (char *p = *out; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return 0;
+}
+
+/* senders = : "alice@lan.example" (that sender) or "@lan.example" (every
+ * sender at that domain). */
+static int
+check_sender_pattern(const char *in, char **out, char *why, size_t whysize)
+{
+	if (in[0] == '@' && hostname_chars(in + 1, strlen(in + 1))) {
+		*out = xstrdup(in);
+		return 0;
+	}
+	if (check_address(in, out, why, whysize) == 0)
+		return 0;
+	return say(why, whysize, "'%.*s%s' is not a sender such as alice@lan.example, or "
+	    "@lan.example for every sender at that domain", SHOWN(in));
+}
+
+/* bounce = : "none", or the one address every bounce goes to. */
+static int
+check_bounce(const char *in, char **out, char *why, size_t whysize)
+{
+	if (strcmp(in, "none") == 0) {
+		*out = xstrdup(in);
+		return 0;
+	}
+	if (check_address(in, out, why, whysize) == 0)
+		return 0;
+	return say(why, whysize, "bounce = '%.*s%s': give an address such as "
+	    "postmaster@lan.example, or none", SHOWN(in));
 }
 
 static int
@@ -1339,6 +1406,27 @@ check_credentials(struct loader *ld, const struct route *r, const int *lines)
 		    "read; chmod 600 %s, or use password-file", ld->name);
 }
 
+/* from-map = FILE is read with the configuration, so that `check` names
+ * its errors and every process (workers, flush, route) uses the same map. */
+static void
+load_from_map(struct loader *ld, struct route *r, int line)
+{
+	struct err err;
+	char *text;
+	size_t len;
+
+	if (read_file(r->from_map_file, CONFIG_MAX_FILE, &text, &len, &err) < 0) {
+		problem(ld, line, "from-map: %s", err.msg);
+		return;
+	}
+	if (identity_map_parse(text, len, r->from_map_file, &r->from_map, &err) < 0) {
+		for (char *nl = strchr(err.msg, '\n'); nl != NULL; nl = strchr(nl, '\n'))
+			*nl = ';';
+		problem(ld, line, "from-map: %s", err.msg);
+	}
+	free(text);
+}
+
 static void
 check_route(struct loader *ld, size_t i)
 {
@@ -1363,6 +1451,12 @@ check_route(struct loader *ld, size_t i)
 	if (lines[K_ENVELOPE_FROM] == 0 && r->user != NULL && strchr(r->user, '@') != NULL &&
 	    check_address(r->user, &from, why, sizeof why) == 0)
 		r->envelope_from = from;
+	if (r->header_from == HEADER_FROM_REWRITE && r->envelope_from == NULL)
+		problem(ld, lines[K_HEADER_FROM], "header-from = rewrite needs the account's "
+		    "address: set envelope-from = ADDRESS (or a user that is an address) in "
+		    "route %s", r->name);
+	if (r->from_map_file != NULL)
+		load_from_map(ld, r, lines[K_FROM_MAP]);
 }
 
 /* Problems in line order (stable: a line's problems in the order found),
@@ -1496,6 +1590,7 @@ config_free(struct config *cfg)
 		return;
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		clear_object(&cfg->routes[i], true);
+		identity_map_free(cfg->routes[i].from_map);
 		free(cfg->routes[i].name);
 	}
 	free(cfg->routes);
@@ -1519,11 +1614,13 @@ config_choose_path(const char *from_command_line)
 	return CONFIG_DEFAULT_PATH;
 }
 
-/* Routes have no domains or senders yet: the first route is the default. */
 const struct route *
 config_default_route(const struct config *cfg)
 {
-	return cfg->nroutes > 0 ? &cfg->routes[0] : NULL;
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (cfg->routes[i].ndomains == 0 && cfg->routes[i].nsenders == 0)
+			return &cfg->routes[i];
+	return NULL;
 }
 
 const struct route *

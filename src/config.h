@@ -41,6 +41,9 @@ struct listen_addr {
 };
 
 enum tls_mode { TLS_MODE_DEFAULT, TLS_MODE_STARTTLS, TLS_MODE_TLS, TLS_MODE_NONE };
+enum header_from { HEADER_FROM_KEEP, HEADER_FROM_REWRITE };
+
+struct identity_map;     /* identity.h: a parsed from-map */
 
 /* Retry schedule: steps (e.g. 1m 5m 15m 1h), then every `max_ms`, until
  * `max_age_ms` after the message was received. */
@@ -75,6 +78,21 @@ struct route {
 	uint64_t connect_timeout_ms;   /* default 30s */
 	uint64_t reply_timeout_ms;     /* default 5m */
 	struct retry_policy retry;     /* the global one unless overridden here */
+	/* Which mail takes the route (route.h): recipient domains, lower case,
+	 * ".example.com" = it and its subdomains; senders "a@b" or "@domain".
+	 * A route with neither is a default route (the first one is used). */
+	char **domains;
+	size_t ndomains;
+	char **senders;
+	size_t nsenders;
+	/* The identity in the header (identity.h). */
+	enum header_from header_from;  /* keep (default) | rewrite: needs envelope_from */
+	char *from_map_file;
+	struct identity_map *from_map; /* read at load: a bad map is a config error */
+	/* Bounces (dsn.h) */
+	char *bounce;                  /* NULL: to the sender; "none"; or one address */
+	char *bounce_from;             /* envelope sender of bounces; NULL: <> */
+	uint64_t delay_warning_ms;     /* 0: no delay warnings; default 4h */
 };
 
 struct config {
@@ -98,6 +116,8 @@ struct config {
 	enum log_level log_level;      /* log-level = error|warning|info|debug; info */
 	unsigned max_deliveries;       /* 4 */
 	struct retry_policy retry;     /* retry = 1m 5m 15m 1h; retry-max = 4h; max-age = 5d */
+	char *bounce;                  /* bounce = none | ADDRESS; NULL: to the sender */
+	uint64_t delay_warning_ms;     /* delay-warning = 4h; 0: none */
 	struct route *routes;          /* in file order; the first without domains/senders is the default */
 	size_t nroutes;
 };

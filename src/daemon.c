@@ -35,8 +35,10 @@
 #include "committer.h"
 #include "control.h"
 #include "daemon.h"
+#include "deliver.h"
 #include "log.h"
 #include "scheduler.h"
+#include "smtp_parse.h"
 #include "smtp_server.h"
 #include "spool.h"
 #include "util.h"
@@ -66,8 +68,10 @@ struct conn {
 	struct spool_new *msg;          /* the message being received, if any */
 	struct client_count *count;
 	bool closing;                   /* close once the output is written */
-	bool committing;                /* the committer holds our message */
+	bool committing;                /* the committer holds our message, or (proxy
+	                                 * mode) a worker delivers it while we wait */
 	bool gone;                      /* the socket is closed; free after the commit */
+	char id[ENVELOPE_ID_MAX + 1];   /* of the message being committed */
 	LIST_ENTRY(conn) entry;
 };
 
@@ -86,6 +90,7 @@ struct daemon {
 	struct scheduler *scheduler;
 	struct evconnlistener *control;
 	bool foreground;
+	bool proxy;                     /* serve --proxy */
 	LIST_HEAD(, listener) listeners;
 	LIST_HEAD(, conn) conns;
 	LIST_HEAD(, client_count) counts;
@@ -297,6 +302,33 @@ store_abort(void *ctx)
 	}
 }
 
+/* Proxy mode: a worker tried the message; its verdict is the client's
+ * reply to DATA.  What the worker left in the envelope says which. */
+static void
+on_proxy_done(void *arg, const struct deliver_line *line)
+{
+	struct conn *c = arg;
+	struct envelope env, *have = NULL;
+	struct err err = { "" };
+	char verdict[512];
+
+	c->committing = false;
+	if (c->gone) {
+		conn_free(c);
+		return;
+	}
+	if ((line->result == RESULT_QUEUE || line->result == RESULT_FAILED) &&
+	    spool_read(c->d->spool, line->id, NULL, &env, &err) == 0)
+		have = &env;
+	else if (err.msg[0] != '\0')
+		log_warn("%s: proxy: %s", line->id, err.msg);
+	deliver_proxy_verdict(line, have, verdict, sizeof verdict);
+	if (have != NULL)
+		envelope_clear(have);
+	smtp_session_answer(c->session, verdict, NULL);
+	conn_process(c);
+}
+
 static void
 on_commit_done(void *arg, bool ok, const char *why)
 {
@@ -305,6 +337,11 @@ on_commit_done(void *arg, bool ok, const char *why)
 	c->committing = false;
 	if (c->gone) {
 		conn_free(c);
+		return;
+	}
+	if (ok && c->d->proxy && c->d->scheduler != NULL) {
+		c->committing = true;        /* the session waits for the verdict */
+		scheduler_proxy(c->d->scheduler, c->id, on_proxy_done, c);
 		return;
 	}
 	smtp_session_committed(c->session, ok, why);
@@ -319,6 +356,7 @@ store_commit(void *ctx, struct envelope *env)
 	struct err err = { "" };
 
 	c->msg = NULL;
+	strlcopy(c->id, spool_new_id(msg), sizeof c->id);
 	if (spool_new_finish(msg, env, &err) < 0) {
 		spool_new_abort(msg);
 		spool_new_free(msg);
@@ -987,7 +1025,8 @@ int
 daemon_main(struct config *cfg, const struct daemon_opts *opts)
 {
 	char *config_path = absolute_path(opts->config_path);
-	struct daemon d = { .config_path = config_path, .foreground = opts->foreground };
+	struct daemon d = { .config_path = config_path, .foreground = opts->foreground,
+		.proxy = opts->proxy };
 	struct err err = { "" };
 	int *fds = xcalloc(cfg->nlisten + 1, sizeof *fds);
 	int lock_fd = -1, rc = 75, recovered;

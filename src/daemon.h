@@ -11,6 +11,7 @@
 struct daemon_opts {
 	bool foreground;         /* log to stderr, do not detach */
 	const char *config_path; /* re-read on SIGHUP */
+	bool proxy;              /* serve --proxy: the reply to DATA waits for the gateway */
 };
 
 /* Takes ownership of cfg.  Returns a sysexits code: 0 after SIGTERM. */

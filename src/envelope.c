@@ -27,7 +27,9 @@ enum key {
 	KEY_VERSION, KEY_ID, KEY_CREATED, KEY_SENDER, KEY_ORIGIN, KEY_CLIENT_ADDR,
 	KEY_CLIENT_NAME, KEY_HELO, KEY_UID, KEY_SIZE, KEY_BODY, KEY_SMTPUTF8,
 	KEY_ATTEMPTS, KEY_NEXT_TRY, KEY_LAST_TRY, KEY_LAST_REPLY,
-	KEY_RCPT, KEY_RCPT_STATUS, KEY_RCPT_ROUTE, KEY_RCPT_REPLY, KEY_CONTENT_SHA256,
+	KEY_RET, KEY_ENVID, KEY_ROUTE, KEY_DELAY_WARNED,
+	KEY_RCPT, KEY_RCPT_STATUS, KEY_RCPT_ROUTE, KEY_RCPT_REPLY,
+	KEY_RCPT_NOTIFY, KEY_RCPT_ORCPT, KEY_CONTENT_SHA256,
 	KEY_COUNT
 };
 
@@ -55,10 +57,16 @@ static const struct key_rule {
 	[KEY_NEXT_TRY]    = { "next-try",    0 },
 	[KEY_LAST_TRY]    = { "last-try",    0 },
 	[KEY_LAST_REPLY]  = { "last-reply",  0 },
+	[KEY_RET]         = { "ret",         0 },
+	[KEY_ENVID]       = { "envid",       0 },
+	[KEY_ROUTE]       = { "route",       0 },
+	[KEY_DELAY_WARNED] = { "delay-warned", 0 },
 	[KEY_RCPT]        = { "rcpt",        KEY_REQUIRED | KEY_REPEATS },
 	[KEY_RCPT_STATUS] = { "rcpt-status", KEY_PER_RCPT },
 	[KEY_RCPT_ROUTE]  = { "rcpt-route",  KEY_PER_RCPT },
 	[KEY_RCPT_REPLY]  = { "rcpt-reply",  KEY_PER_RCPT },
+	[KEY_RCPT_NOTIFY] = { "rcpt-notify", KEY_PER_RCPT },
+	[KEY_RCPT_ORCPT]  = { "rcpt-orcpt",  KEY_PER_RCPT },
 	[KEY_CONTENT_SHA256] = { "content-sha256", 0 },
 };
 
@@ -68,6 +76,9 @@ static const char *const status_names[] = {
 };
 static const char *const origin_names[] = { [ORIGIN_SMTP] = "smtp", [ORIGIN_SENDMAIL] = "sendmail" };
 static const char *const body_names[] = { [BODY_7BIT] = "7bit", [BODY_8BITMIME] = "8bitmime" };
+static const char *const ret_names[] = { [DSN_RET_NONE] = "", [DSN_RET_FULL] = "full",
+	[DSN_RET_HDRS] = "hdrs" };
+static const char *const yes_no[] = { "no", "yes" };
 
 #define NELEM(a) (sizeof (a) / sizeof (a)[0])
 #define UID_MAX_VALUE 4294967294u   /* (uid_t)-1 is not a user */
@@ -90,6 +101,7 @@ envelope_clear(struct envelope *env)
 		free(env->rcpts[i].address);
 		free(env->rcpts[i].route);
 		free(env->rcpts[i].reply);
+		free(env->rcpts[i].orcpt);
 	}
 	free(env->rcpts);
 	free(env->sender);
@@ -97,6 +109,8 @@ envelope_clear(struct envelope *env)
 	free(env->client_name);
 	free(env->helo);
 	free(env->last_reply);
+	free(env->envid);
+	free(env->route);
 	envelope_init(env);
 }
 
@@ -111,6 +125,8 @@ add_rcpt(struct envelope *env, char *address)
 	r->status = RCPT_PENDING;
 	r->route = NULL;
 	r->reply = NULL;
+	r->notify = 0;
+	r->orcpt = NULL;
 	return r;
 }
 
@@ -293,6 +309,13 @@ parse_name(struct parser *p, enum key key, const char *const *names, size_t n,
 	return 0;
 }
 
+static bool
+is_route_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    c == '.' || c == '_' || c == '-';
+}
+
 /* Hex digits only, letters in one case: from 'A' or from 'a'. */
 static bool
 all_hex(const char *v, size_t len, char a)
@@ -301,6 +324,73 @@ all_hex(const char *v, size_t len, char a)
 		if (!((v[k] >= '0' && v[k] <= '9') || (v[k] >= a && v[k] <= a + 5)))
 			return false;
 	return true;
+}
+
+/* [A-Za-z0-9._-]+, as config.c allows in "[route NAME]". */
+static bool
+route_name_ok(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!is_route_char((unsigned char)s[i]))
+			return false;
+	return len > 0;
+}
+
+/* NOTIFY in the envelope: lower case only (like every other keyword here),
+ * otherwise the grammar of the SMTP parameter. */
+static bool
+parse_notify(const char *v, size_t len, unsigned *bits)
+{
+	for (size_t i = 0; i < len; i++)
+		if (v[i] >= 'A' && v[i] <= 'Z')
+			return false;
+	return dsn_notify_parse(v, len, bits) == 0;
+}
+
+/* The RFC 3461 keys and route, checked as strictly as smtp_parse checks
+ * the parameters they come from: a DSN built from them must not carry
+ * what the client could not have sent. */
+static int
+parse_dsn_value(struct parser *p, enum key key, const char *v, size_t len, struct err *err)
+{
+	struct envelope *env = p->env;
+	struct envelope_rcpt *r = env->nrcpts ? &env->rcpts[env->nrcpts - 1] : NULL;
+	int i;
+
+	switch (key) {
+	case KEY_RET:
+		if (parse_name(p, key, ret_names + 1, NELEM(ret_names) - 1, v, len, &i, err) < 0)
+			return -1;
+		env->ret = (enum dsn_ret)(i + 1);
+		return 0;
+	case KEY_DELAY_WARNED:
+		if (parse_name(p, key, yes_no, NELEM(yes_no), v, len, &i, err) < 0)
+			return -1;
+		env->delay_warned = i == 1;
+		return 0;
+	case KEY_ENVID:
+		if (len == 0 || len > DSN_ENVID_MAX || !dsn_xtext_check(v, len))
+			break;
+		env->envid = xstrndup(v, len);
+		return 0;
+	case KEY_ROUTE:
+		if (!route_name_ok(v, len))
+			break;
+		env->route = xstrndup(v, len);
+		return 0;
+	case KEY_RCPT_NOTIFY:
+		if (!parse_notify(v, len, &r->notify))
+			break;
+		return 0;
+	case KEY_RCPT_ORCPT:
+		if (!dsn_orcpt_check(v, len))
+			break;
+		r->orcpt = xstrndup(v, len);
+		return 0;
+	default:
+		break;
+	}
+	return line_err(p, err, "bad %s value", key_rules[key].name);
 }
 
 static int
@@ -338,10 +428,13 @@ parse_value(struct parser *p, enum key key, const char *v, size_t len, struct er
 		env->body = (enum envelope_body)i;
 		return 0;
 	case KEY_SMTPUTF8:
-		if (parse_name(p, key, (const char *const[]){ "no", "yes" }, 2, v, len, &i, err) < 0)
+		if (parse_name(p, key, yes_no, NELEM(yes_no), v, len, &i, err) < 0)
 			return -1;
 		env->smtputf8 = i == 1;
 		return 0;
+	case KEY_RET: case KEY_ENVID: case KEY_ROUTE: case KEY_DELAY_WARNED:
+	case KEY_RCPT_NOTIFY: case KEY_RCPT_ORCPT:
+		return parse_dsn_value(p, key, v, len, err);
 	case KEY_CLIENT_ADDR: env->client_addr = xstrndup(v, len); return 0;
 	case KEY_CLIENT_NAME: env->client_name = xstrndup(v, len); return 0;
 	case KEY_HELO:        env->helo = xstrndup(v, len); return 0;
@@ -556,6 +649,33 @@ enum_name(const char *const *names, size_t n, unsigned i)
 	return i < n ? names[i] : "unknown";
 }
 
+/* The message's RFC 3461 values and route; what the parser would refuse
+ * (only a caller can put it there) is left out, so the file still reads. */
+static void
+format_dsn(struct sbuf *b, const struct envelope *env)
+{
+	if (env->ret == DSN_RET_FULL || env->ret == DSN_RET_HDRS)
+		sbuf_line(b, "ret", ret_names[env->ret]);
+	if (env->envid != NULL && env->envid[0] != '\0' && strlen(env->envid) <= DSN_ENVID_MAX &&
+	    dsn_xtext_check(env->envid, strlen(env->envid)))
+		sbuf_line(b, "envid", env->envid);
+	if (env->route != NULL && route_name_ok(env->route, strlen(env->route)))
+		sbuf_line(b, "route", env->route);
+	if (env->delay_warned)
+		sbuf_line(b, "delay-warned", "yes");
+}
+
+static void
+format_rcpt_dsn(struct sbuf *b, const struct envelope_rcpt *r)
+{
+	char notify[DSN_NOTIFY_TEXT_MAX];
+
+	if (dsn_notify_format(r->notify, notify, sizeof notify)[0] != '\0')
+		sbuf_line(b, "rcpt-notify", notify);
+	if (r->orcpt != NULL && dsn_orcpt_check(r->orcpt, strlen(r->orcpt)))
+		sbuf_line(b, "rcpt-orcpt", r->orcpt);
+}
+
 char *
 envelope_format(const struct envelope *env, size_t *lenp)
 {
@@ -579,6 +699,7 @@ envelope_format(const struct envelope *env, size_t *lenp)
 	sbuf_printf(&b, "next-try %" PRId64 "\n", env->next_try);
 	sbuf_printf(&b, "last-try %" PRId64 "\n", env->last_try);
 	sbuf_optional(&b, "last-reply", env->last_reply);
+	format_dsn(&b, env);
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		const struct envelope_rcpt *r = &env->rcpts[i];
 
@@ -586,6 +707,7 @@ envelope_format(const struct envelope *env, size_t *lenp)
 		sbuf_line(&b, "rcpt-status", rcpt_status_name(r->status));
 		sbuf_optional(&b, "rcpt-route", r->route);
 		sbuf_optional(&b, "rcpt-reply", r->reply);
+		format_rcpt_dsn(&b, r);
 	}
 	if (env->content_sha256[0] != '\0')
 		sbuf_line(&b, "content-sha256", env->content_sha256);

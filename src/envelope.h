@@ -17,10 +17,22 @@
  *   next-try 0                    (unix seconds; 0 = as soon as possible)
  *   last-try 0
  *   last-reply 451 4.3.0 ...      (optional; the latest reply or error text)
+ *   ret hdrs                      (optional, RFC 3461 RET: full | hdrs)
+ *   envid QQ+2B1234               (optional, RFC 3461 ENVID: xtext as received)
+ *   route isp                     (optional: the route the message must take,
+ *                                 e.g. a bounce going back the way it came;
+ *                                 one word of [A-Za-z0-9._-])
+ *   delay-warned yes              (yes | no: a delay DSN has been sent;
+ *                                 written only when yes)
  *   rcpt bob@example.net          (one block per recipient, in order:)
  *   rcpt-status pending           (pending | sent | deferred | failed)
  *   rcpt-route isp                (optional: the route it took or will take)
  *   rcpt-reply 250 2.0.0 Ok       (optional: the gateway's last reply for it)
+ *   rcpt-notify failure,delay     (optional, RFC 3461 NOTIFY: never, or a
+ *                                 comma list of success, failure, delay;
+ *                                 lower case; formatted in that order)
+ *   rcpt-orcpt rfc822;bob@example.net  (optional, RFC 3461 ORCPT:
+ *                                 addr-type;xtext as received)
  *   content-sha256 9f86d0...      (optional, 64 lower-case hex digits: SHA-256
  *                                 of the content file; when present it is the
  *                                 last line, so a cut-short file lacks it)
@@ -34,8 +46,12 @@
  * bad number (decimal, no sign or leading zero; uid may be -1), a bad address
  * (address_check; UTF-8 only with smtputf8 yes; sender "<>" is the null
  * sender, a recipient may be "postmaster") or more than ENVELOPE_RCPTS_MAX
- * recipients are errors: the file is input.  Optional keys not present take
- * envelope_init's values.
+ * recipients are errors: the file is input.  So are values that break the
+ * rules of the DSN keys: xtext as smtp_parse accepts it (envid at most
+ * DSN_ENVID_MAX octets, rcpt-orcpt at most DSN_ORCPT_MAX), "never" with
+ * another notify keyword.  Optional keys not present take envelope_init's
+ * values; envelopes written before the DSN keys existed read as "not
+ * given" for each.
  *
  * Pure: no I/O.  envelope_parse allocates the strings it returns. */
 #ifndef MAILREDIR_ENVELOPE_H
@@ -45,6 +61,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dsn.h"
 #include "err.h"
 
 #define ENVELOPE_VERSION    1
@@ -62,6 +79,8 @@ struct envelope_rcpt {
 	enum rcpt_status status;
 	char *route;                   /* NULL = not routed yet */
 	char *reply;                   /* NULL = none yet */
+	unsigned notify;               /* DSN_NOTIFY_* bits; 0 = not given */
+	char *orcpt;                   /* "addr-type;xtext"; NULL = not given */
 };
 
 struct envelope {
@@ -80,6 +99,10 @@ struct envelope {
 	int64_t next_try;
 	int64_t last_try;
 	char *last_reply;
+	enum dsn_ret ret;              /* DSN_RET_NONE = not given */
+	char *envid;                   /* xtext; NULL = not given */
+	char *route;                   /* the route it must take; NULL = any */
+	bool delay_warned;
 	struct envelope_rcpt *rcpts;
 	size_t nrcpts;
 	size_t rcpts_cap;              /* for envelope_add_rcpt */
@@ -92,7 +115,8 @@ void envelope_init(struct envelope *);
 /* Free every string and the recipient array; leaves an initialised envelope. */
 void envelope_clear(struct envelope *);
 
-/* Append a recipient (status pending, no route, no reply); copies address. */
+/* Append a recipient (status pending, no route, reply, notify or orcpt);
+ * copies address. */
 struct envelope_rcpt *envelope_add_rcpt(struct envelope *, const char *address);
 
 /* Parse buf[0..len) (need not be NUL-terminated) into *env (initialised by
@@ -101,7 +125,9 @@ int envelope_parse(const char *buf, size_t len, struct envelope *env, struct err
 
 /* Format into a new NUL-terminated string (caller frees); *len set if non-NULL.
  * Keys are written in the order shown above; optional strings only when not
- * NULL.  Control characters in any value become '?' and a value longer than
+ * NULL, ret and rcpt-notify only when given; a DSN value the parser would
+ * refuse (bad xtext or route name) is left out.  Control characters in any
+ * value become '?' and a value longer than
  * ENVELOPE_VALUE_MAX is cut (at a UTF-8 boundary), so the result always
  * parses when the addresses are valid: for such an envelope
  * envelope_parse(envelope_format(e)) gives back e exactly. */

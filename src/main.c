@@ -14,6 +14,7 @@
 #include "worker.h"
 #include "log.h"
 #include "probe.h"
+#include "route_cmd.h"
 #include "queue_cmd.h"
 #include "sendmail.h"
 #include "spool.h"
@@ -24,12 +25,15 @@
 static const char usage_text[] =
     "usage: mailredir [-c FILE] COMMAND [ARGS]\n"
     "commands:\n"
-    "  serve [--foreground]        the daemon: listen, queue\n"
+    "  serve [--foreground] [--proxy]  the daemon: listen, queue (--proxy: the\n"
+    "                              reply to DATA is the gateway's)\n"
     "  check                       validate the configuration\n"
     "  queue [--json]              list the queue (also: mailq)\n"
     "  queue show|hold|release|delete ID, queue retry ID|all\n"
     "  flush                       deliver what is queued now\n"
     "  probe [ROUTE]               show, step by step, a session with the gateway\n"
+    "  route ADDRESS... [-f FROM]  which route, envelope sender and header From: mail\n"
+    "                              to ADDRESS would get, and why\n"
     "  sendmail [FLAGS] RCPT...    the sendmail(1) interface (also: sendmail)\n"
     "  --version, --help\n"
     "The configuration: -c FILE, else $MAILREDIR_CONFIG, else " CONFIG_DEFAULT_PATH ".\n";
@@ -109,6 +113,8 @@ cmd_serve(const char *path_option, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--foreground") == 0 || strcmp(argv[i], "-f") == 0)
 			opts.foreground = true;
+		else if (strcmp(argv[i], "--proxy") == 0)
+			opts.proxy = true;
 		else {
 			fprintf(stderr, "mailredir serve: unknown option %s\n", argv[i]);
 			return usage(64);
@@ -272,6 +278,8 @@ main(int argc, char **argv)
 		return with_config(path_option, queue_cmd_flush, argc, argv);
 	if (strcmp(argv[0], "probe") == 0)
 		return with_config(path_option, probe_main, argc, argv);
+	if (strcmp(argv[0], "route") == 0)
+		return with_config(path_option, route_cmd_main, argc, argv);
 	if (strcmp(argv[0], "deliver") == 0)
 		return cmd_deliver(path_option, argc, argv);
 	fprintf(stderr, "mailredir: unknown command %s\n", argv[0]);

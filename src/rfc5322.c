@@ -1,13 +1,13 @@
-/* rfc5322.c - header field iterator and address-list parser (RFC 5322 §2.2
- * header fields and folding, §3.2 lexical tokens, §3.4 addresses, §4 obsolete
- * syntax that real mail still carries: obs-route, obs-local-part, obs-phrase,
- * empty list elements).
+/* rfc5322.c - header field iterator, address-list parser, folding (RFC 5322
+ * §2.1.1 line lengths, §2.2 header fields and folding, §3.2 lexical tokens,
+ * §3.4 addresses, §4 obsolete syntax that real mail still carries:
+ * obs-route, obs-local-part, obs-phrase, empty list elements).
  *
  * SECURITY: the input is untrusted (any local user's message, any relayed
  * message).  Pure: no I/O, no allocation, no recursion (nested comments are
  * counted, groups cannot nest); every read is bounded by the caller's length,
- * and the one copy (the addr-spec handed to the callback) by
- * RFC5322_ADDR_MAX. */
+ * the addr-spec handed to the callback by RFC5322_ADDR_MAX, and what
+ * unfolding and folding write by the caller's buffer. */
 #include <string.h>
 #include <strings.h>
 
@@ -127,6 +127,9 @@ struct tok {
 
 struct lexer {
 	const char *p, *end;
+	const char *comment;   /* the first comment the last skip_cfws passed,
+	                        * inside its parentheses; NULL: none */
+	size_t comment_len;
 };
 
 /* atext (§3.2.3), plus UTF-8 octets (RFC 6532 §3.2). */
@@ -152,12 +155,16 @@ is_special(char c)
 }
 
 /* CFWS (§3.2.2): whitespace, folding line ends and comments, which nest and
- * may contain quoted-pairs.  false: a comment is not closed. */
+ * may contain quoted-pairs.  false: a comment is not closed.  The first
+ * comment is remembered: it may be an old-style name ("a@b (Bob)"). */
 static bool
 skip_cfws(struct lexer *lx)
 {
+	lx->comment = NULL;
+	lx->comment_len = 0;
 	while (lx->p < lx->end) {
 		char c = *lx->p;
+		const char *open;
 		unsigned depth;
 
 		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
@@ -166,7 +173,7 @@ skip_cfws(struct lexer *lx)
 		}
 		if (c != '(')
 			return true;
-		lx->p++;
+		open = ++lx->p;
 		for (depth = 1; depth > 0; ) {
 			if (lx->p >= lx->end)
 				return false;
@@ -180,6 +187,10 @@ skip_cfws(struct lexer *lx)
 			} else if (c == ')') {
 				depth--;
 			}
+		}
+		if (lx->comment == NULL) {
+			lx->comment = open;
+			lx->comment_len = (size_t)(lx->p - 1 - open);
 		}
 	}
 	return true;
@@ -254,9 +265,13 @@ enum { PARSE_OK = 0, PARSE_BAD = -1, PARSE_STOP = 1 };
 
 struct addr_parser {
 	struct lexer lx;
-	int (*found)(void *, const char *, size_t);
+	int (*found)(void *, const struct rfc5322_mailbox *);
 	void *ctx;
 	int stop_value;                    /* what `found` returned to stop */
+	struct rfc5322_mailbox mb;         /* name and in_group of the mailbox
+	                                    * being parsed */
+	const char *words;                 /* what the last parse_words took, */
+	size_t words_len;                  /* from its first token to its last */
 	char addr[RFC5322_ADDR_MAX + 1];   /* the addr-spec being built */
 	size_t addr_len;
 	bool overflow;                     /* addr did not fit */
@@ -284,15 +299,26 @@ put(struct addr_parser *ap, const char *s, size_t n, enum put_mode mode)
 	}
 }
 
+/* The mailbox ends at ap->lx: hand it over, with the comment that follows
+ * it as its name when it has no display name. */
 static int
 report(struct addr_parser *ap)
 {
+	struct lexer after = ap->lx;
 	int r;
 
 	if (ap->overflow)
 		return PARSE_BAD;
 	ap->addr[ap->addr_len] = '\0';
-	r = ap->found(ap->ctx, ap->addr, ap->addr_len);
+	ap->mb.addr = ap->addr;
+	ap->mb.addr_len = ap->addr_len;
+	ap->mb.comment = NULL;
+	ap->mb.comment_len = 0;
+	if (ap->mb.name == NULL && skip_cfws(&after)) {
+		ap->mb.comment = after.comment;
+		ap->mb.comment_len = after.comment_len;
+	}
+	r = ap->found(ap->ctx, &ap->mb);
 	if (r != 0) {
 		ap->stop_value = r;
 		return PARSE_STOP;
@@ -329,8 +355,9 @@ parse_domain(struct addr_parser *ap)
 
 /* Words and dots: a display name (phrase, obs-phrase) or a local part
  * (dot-atom, quoted-string, obs-local-part) - which one is known only from
- * what follows, so it is copied to addr as a local part.  *local_ok: no two
- * words stand side by side (only then can it be a local part). */
+ * what follows, so it is copied to addr as a local part and its span is
+ * kept in ap->words as a name.  *local_ok: no two words stand side by side
+ * (only then can it be a local part). */
 static int
 parse_words(struct addr_parser *ap, size_t *nwords, bool *local_ok)
 {
@@ -339,6 +366,8 @@ parse_words(struct addr_parser *ap, size_t *nwords, bool *local_ok)
 
 	ap->addr_len = 0;
 	ap->overflow = false;
+	ap->words = NULL;
+	ap->words_len = 0;
 	*nwords = 0;
 	*local_ok = true;
 	for (;;) {
@@ -357,6 +386,9 @@ parse_words(struct addr_parser *ap, size_t *nwords, bool *local_ok)
 		} else {
 			return PARSE_OK;
 		}
+		if (ap->words == NULL)
+			ap->words = t.s;
+		ap->words_len = (size_t)(t.s + t.len - ap->words);
 		lex(&ap->lx, &t);
 	}
 }
@@ -413,6 +445,9 @@ parse_address(struct addr_parser *ap, bool in_group)
 	bool local_ok;
 	struct tok t;
 
+	ap->mb.name = NULL;
+	ap->mb.name_len = 0;
+	ap->mb.in_group = in_group;
 	if (parse_words(ap, &nwords, &local_ok) != PARSE_OK)
 		return PARSE_BAD;
 	peek(&ap->lx, &t);
@@ -427,6 +462,10 @@ parse_address(struct addr_parser *ap, bool in_group)
 	}
 	if (tok_is(&t, '<')) {
 		lex(&ap->lx, &t);
+		if (nwords > 0) {
+			ap->mb.name = ap->words;
+			ap->mb.name_len = ap->words_len;
+		}
 		return parse_angle(ap);
 	}
 	if (tok_is(&t, ':')) {
@@ -470,10 +509,11 @@ parse_group(struct addr_parser *ap)
 }
 
 int
-rfc5322_parse_addresses(const char *value, size_t len,
-    int (*found)(void *ctx, const char *addr, size_t addr_len), void *ctx)
+rfc5322_parse_mailboxes(const char *value, size_t len,
+    int (*found)(void *ctx, const struct rfc5322_mailbox *mb), void *ctx)
 {
-	struct addr_parser ap = { .lx = { value, value + len }, .found = found, .ctx = ctx };
+	struct addr_parser ap = { .lx = { .p = value, .end = value + len }, .found = found,
+	    .ctx = ctx };
 	struct tok t;
 	int r;
 
@@ -496,4 +536,157 @@ rfc5322_parse_addresses(const char *value, size_t len,
 		if (!tok_is(&t, ','))
 			return -1;
 	}
+}
+
+struct addr_only {
+	int (*found)(void *, const char *, size_t);
+	void *ctx;
+};
+
+static int
+found_addr_only(void *ctx, const struct rfc5322_mailbox *mb)
+{
+	struct addr_only *ao = ctx;
+
+	return ao->found(ao->ctx, mb->addr, mb->addr_len);
+}
+
+int
+rfc5322_parse_addresses(const char *value, size_t len,
+    int (*found)(void *ctx, const char *addr, size_t addr_len), void *ctx)
+{
+	struct addr_only ao = { found, ctx };
+
+	return rfc5322_parse_mailboxes(value, len, found_addr_only, &ao);
+}
+
+/* --- unfolding and folding ------------------------------------------------- */
+
+/* Where a structured value is: WSP inside a quoted string is content, so
+ * neither a place to fold nor to collapse.  In a comment it is FWS (§3.2.2),
+ * but a '"' there is only ctext, so comments are tracked too. */
+struct text_scan {
+	unsigned depth;       /* comment nesting */
+	bool quoted;
+	bool escaped;         /* the octet before was a quoted-pair's '\' */
+};
+
+/* Take one octet; true when it is WSP that may be folded or collapsed. */
+static bool
+scan_free_wsp(struct text_scan *ts, char c)
+{
+	if (ts->escaped) {
+		ts->escaped = false;
+		return false;
+	}
+	if (c == '\\' && (ts->quoted || ts->depth > 0))
+		ts->escaped = true;
+	else if (c == '"' && ts->depth == 0)
+		ts->quoted = !ts->quoted;
+	else if (c == '(' && !ts->quoted)
+		ts->depth++;
+	else if (c == ')' && !ts->quoted && ts->depth > 0)
+		ts->depth--;
+	return is_wsp(c) && !ts->quoted;
+}
+
+/* A CRLF or LF at value[i] that folding put before WSP: its length, or 0. */
+static size_t
+fold_break(const char *value, size_t len, size_t i)
+{
+	size_t n = value[i] == '\r' && i + 1 < len && value[i + 1] == '\n' ? 2 :
+	    value[i] == '\n' ? 1 : 0;
+
+	return n > 0 && i + n < len && is_wsp(value[i + n]) ? n : 0;
+}
+
+size_t
+rfc5322_unfold(const char *value, size_t len, char *out, unsigned flags)
+{
+	struct text_scan ts = { 0 };
+	bool collapse = flags & RFC5322_COLLAPSE, gap = false;
+	size_t n = 0, brk;
+
+	for (size_t i = 0; i < len; i++) {
+		if ((brk = fold_break(value, len, i)) > 0) {
+			i += brk - 1;
+			continue;
+		}
+		if (collapse && scan_free_wsp(&ts, value[i])) {
+			gap = true;
+			continue;
+		}
+		/* n < i here whenever a gap was dropped: out may be value. */
+		if (gap && n > 0)
+			out[n++] = ' ';
+		gap = false;
+		out[n++] = value[i];
+	}
+	return n;
+}
+
+/* snprintf-like output: what fits is written, the length always counts. */
+struct fold_out {
+	char *p;
+	size_t size, len;
+};
+
+static void
+fold_put(struct fold_out *o, const char *s, size_t n)
+{
+	if (o->len < o->size)
+		memcpy(o->p + o->len, s, n < o->size - o->len ? n : o->size - o->len);
+	o->len += n;
+}
+
+/* The next unit at value[*i]: a run of WSP (`gap`, may be empty) and the
+ * token after it, up to the next WSP outside quoted strings. */
+static size_t
+fold_unit(const char *value, size_t len, size_t *i, struct text_scan *ts)
+{
+	size_t start = *i;
+
+	while (*i < len && is_wsp(value[*i]))
+		(*i)++;
+	while (*i < len && !scan_free_wsp(ts, value[*i]))
+		(*i)++;
+	return *i - start;
+}
+
+size_t
+rfc5322_fold(const char *name, const char *value, size_t len, char *out, size_t size)
+{
+	struct fold_out o = { out, size, 0 };
+	struct text_scan ts = { 0 };
+	size_t i = 0, col, unit;
+
+	while (len > 0 && is_wsp(value[len - 1]))
+		len--;
+	while (i < len && is_wsp(value[i]))
+		i++;
+	if (memchr(value + i, '\r', len - i) != NULL || memchr(value + i, '\n', len - i) != NULL)
+		return 0;
+	fold_put(&o, name, strlen(name));
+	fold_put(&o, ":", 1);
+	col = o.len;
+	for (bool first = true; i < len; first = false) {
+		size_t start = i;
+
+		unit = fold_unit(value, len, &i, &ts) + (first ? 1 : 0);
+		/* After "Name:" only a token that cannot fit at all moves down. */
+		if ((col + unit > RFC5322_LINE_SOFT && !first) || col + unit > RFC5322_LINE_MAX) {
+			fold_put(&o, "\r\n", 2);
+			col = 0;
+		}
+		if (col + unit > RFC5322_LINE_MAX)
+			return 0;
+		if (first)
+			fold_put(&o, " ", 1);
+		fold_put(&o, value + start, i - start);
+		col += unit;
+	}
+	fold_put(&o, "\r\n", 2);
+	if (o.len < size)
+		out[o.len] = '\0';
+	return o.len;
 }

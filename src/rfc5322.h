@@ -11,6 +11,8 @@
 #include <stddef.h>
 
 #define RFC5322_ADDR_MAX 512     /* longest addr-spec handed to a callback */
+#define RFC5322_LINE_SOFT 78     /* §2.1.1: a line SHOULD be at most 78 octets, */
+#define RFC5322_LINE_MAX 998     /* and MUST be at most 998 (CRLF excluded) */
 
 /* One header field, as found. */
 struct rfc5322_field {
@@ -64,5 +66,53 @@ bool rfc5322_field_is(const struct rfc5322_field *, const char *name);
  * RFC5322_ADDR_MAX, ...); addresses found before it have been reported. */
 int rfc5322_parse_addresses(const char *value, size_t len,
     int (*found)(void *ctx, const char *addr, size_t addr_len), void *ctx);
+
+/* One mailbox of an address list, as rfc5322_parse_mailboxes finds it.
+ * `name` and `comment` point into the caller's value. */
+struct rfc5322_mailbox {
+	const char *addr;     size_t addr_len;     /* the addr-spec, as for
+	                                            * rfc5322_parse_addresses */
+	const char *name;     size_t name_len;     /* the display name as written:
+	                                            * its first word to its last, with
+	                                            * quotes, encoded words, comments
+	                                            * and folding between them; NULL
+	                                            * when there is none */
+	const char *comment;  size_t comment_len;  /* no display name: the first
+	                                            * comment after the mailbox, inside
+	                                            * its parentheses ("a@b (Bob)" ->
+	                                            * "Bob", so comment[-1] is '(' and
+	                                            * comment[comment_len] is ')');
+	                                            * NULL otherwise */
+	bool in_group;                             /* inside "name: ... ;" */
+};
+
+/* rfc5322_parse_addresses (same grammar, same results) with the display name
+ * and the old-style comment name ("bob@x.example (Bob Smith)") of each
+ * mailbox.  `mb` and its `addr` are valid only during the call. */
+int rfc5322_parse_mailboxes(const char *value, size_t len,
+    int (*found)(void *ctx, const struct rfc5322_mailbox *mb), void *ctx);
+
+/* Unfold a field value (§2.2.3): remove each CRLF or LF that stands before
+ * WSP.  With RFC5322_COLLAPSE also turn each run of WSP outside quoted
+ * strings into one SP and drop WSP at both ends, which does not change the
+ * meaning of a structured field (an address list, a phrase).  out has room
+ * for len octets and may be value itself; not NUL-terminated.  Returns the
+ * length of the result. */
+enum { RFC5322_COLLAPSE = 1 << 0 };
+size_t rfc5322_unfold(const char *value, size_t len, char *out, unsigned flags);
+
+/* Write the field "name: value" CRLF into out (name: a field name such as
+ * "Reply-To", not checked), folded (§2.2.3) so that each
+ * line stays within RFC5322_LINE_SOFT octets where the value allows it: a
+ * fold goes before a run of WSP outside quoted strings, so it never splits a
+ * token, a quoted string or an encoded word; a token too long for one line
+ * gets a line of its own.  `value` is unfolded (no CR, no LF); WSP at its ends
+ * is dropped.  Like snprintf: returns the length of the whole field (CRLF
+ * included), which was written and NUL-terminated if it is below size (out
+ * may be NULL when size is 0).  Returns 0 when it cannot be written: the
+ * value holds a CR or LF, or a token that does not fit in RFC5322_LINE_MAX
+ * octets. */
+size_t rfc5322_fold(const char *name, const char *value, size_t len, char *out,
+    size_t size);
 
 #endif

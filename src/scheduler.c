@@ -46,6 +46,8 @@ struct entry {
 	bool forced;                 /* a flush asked for it: ignore its back-off */
 	unsigned flush_gen;          /* the flush waiting for it, 0 = none */
 	struct worker *worker;       /* delivering it now */
+	scheduler_proxy_fn *proxy;   /* a client waits for its result (proxy mode) */
+	void *proxy_arg;
 };
 
 struct worker {
@@ -150,6 +152,20 @@ entry_add(struct scheduler *s, const char *id, int64_t next_try)
 	return e;
 }
 
+/* The client waiting for e hears how the attempt went (once). */
+static void
+proxy_answer(struct entry *e, enum deliver_result result, int64_t next_try)
+{
+	struct deliver_line line = { .result = result, .next_try = next_try };
+	scheduler_proxy_fn *fn = e->proxy;
+
+	if (fn == NULL)
+		return;
+	e->proxy = NULL;
+	strlcopy(line.id, e->id, sizeof line.id);
+	fn(e->proxy_arg, &line);
+}
+
 static void
 entry_remove(struct scheduler *s, struct entry *e)
 {
@@ -234,6 +250,7 @@ worker_release(struct worker *w, int64_t retry_at)
 		e->next_try = retry_at;
 		e->forced = false;
 		e->flush_gen = 0;
+		proxy_answer(e, RESULT_QUEUE, retry_at);
 	}
 }
 
@@ -269,11 +286,17 @@ apply_line(struct worker *w, const struct deliver_line *line)
 	struct scheduler *s = w->s;
 	struct entry *e = entry_find(s, line->id);
 
+	if (e == NULL && line->result == RESULT_QUEUE) {
+		entry_add(s, line->id, line->next_try);   /* a report the worker queued */
+		kick(s);
+		return;
+	}
 	if (e == NULL || e->worker != w) {
 		log_warn("scheduler: worker %ld reported %s, which it was not given", (long)w->pid,
 		    line->id);
 		return;
 	}
+	proxy_answer(e, line->result, line->next_try);
 	switch (line->result) {
 	case RESULT_QUEUE:
 		entry_unassign(e);
@@ -420,10 +443,10 @@ worker_start(struct scheduler *s)
  * read all it was given), and the line is shorter than PIPE_BUF, so one
  * write takes it whole or fails: then the worker is retired. */
 static int
-worker_give(struct worker *w, struct entry **batch, size_t n, bool force)
+worker_give(struct worker *w, struct entry **batch, size_t n, enum deliver_mode mode)
 {
 	char line[WORKER_LINE_MAX];
-	size_t len = (size_t)snprintf(line, sizeof line, "%s", force ? "force" : "due");
+	size_t len = (size_t)snprintf(line, sizeof line, "%s", deliver_mode_name(mode));
 
 	for (size_t i = 0; i < n; i++)
 		len += (size_t)snprintf(line + len, sizeof line - len, " %s", batch[i]->id);
@@ -437,8 +460,8 @@ worker_give(struct worker *w, struct entry **batch, size_t n, bool force)
 	for (size_t i = 0; i < n; i++)
 		batch[i]->worker = w;
 	w->held += n;
-	log_debug("scheduler: worker %ld: %zu message%s%s", (long)w->pid, n, n == 1 ? "" : "s",
-	    force ? " (flush)" : "");
+	log_debug("scheduler: worker %ld: %zu message%s (%s)", (long)w->pid, n, n == 1 ? "" : "s",
+	    deliver_mode_name(mode));
 	return 0;
 }
 
@@ -488,16 +511,23 @@ arm_timer(struct scheduler *s)
 	evtimer_add(s->timer, &tv);
 }
 
-/* Up to BATCH_MAX due messages, forced ones and ordinary ones apart. */
+static enum deliver_mode
+entry_mode(const struct entry *e)
+{
+	return e->proxy != NULL ? DELIVER_PROXY : e->forced ? DELIVER_FORCE : DELIVER_DUE;
+}
+
+/* Up to BATCH_MAX messages due in this mode (batches do not mix modes). */
 static size_t
-collect(struct scheduler *s, struct entry **batch, bool forced, time_t now)
+collect(struct scheduler *s, struct entry **batch, enum deliver_mode mode, time_t now)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < s->n && n < BATCH_MAX; i++) {
 		struct entry *e = &s->entries[i];
 
-		if (e->worker == NULL && e->forced == forced && (forced || e->next_try <= now))
+		if (e->worker == NULL && entry_mode(e) == mode &&
+		    (mode != DELIVER_DUE || e->next_try <= now))
 			batch[n++] = e;
 	}
 	return n;
@@ -536,14 +566,14 @@ dispatch(struct scheduler *s)
 	if (s->stopping || !s->have_routes)
 		return;
 	for (;;) {
-		bool forced = true;
-		size_t n = collect(s, batch, forced, now);
+		/* a waiting client first, then a flush, then the rest */
+		static const enum deliver_mode order[] = { DELIVER_PROXY, DELIVER_FORCE, DELIVER_DUE };
+		enum deliver_mode mode = DELIVER_DUE;
 		struct worker *w;
+		size_t n = 0;
 
-		if (n == 0) {
-			forced = false;
-			n = collect(s, batch, forced, now);
-		}
+		for (size_t k = 0; k < 3 && n == 0; k++)
+			n = collect(s, batch, mode = order[k], now);
 		if (n == 0)
 			break;
 		w = idle_worker(s);
@@ -553,11 +583,12 @@ dispatch(struct scheduler *s)
 				batch[i]->next_try = now + s->crash_backoff;
 				batch[i]->forced = false;
 				batch[i]->flush_gen = 0;
+				proxy_answer(batch[i], RESULT_QUEUE, batch[i]->next_try);
 			}
 			check_waiters(s);
 			break;
 		}
-		if (w == NULL || worker_give(w, batch, n, forced) < 0)
+		if (w == NULL || worker_give(w, batch, n, mode) < 0)
 			break;    /* all busy (a report dispatches again), or try later */
 	}
 	retire_idle(s, now);
@@ -631,6 +662,28 @@ scheduler_add(struct scheduler *s, const char *id)
 {
 	entry_add(s, id, 0);
 	kick(s);
+}
+
+void
+scheduler_proxy(struct scheduler *s, const char *id, scheduler_proxy_fn *fn, void *arg)
+{
+	struct entry *e = entry_add(s, id, 0);
+
+	e->proxy = fn;
+	e->proxy_arg = arg;
+	if (!s->have_routes || s->stopping) {
+		proxy_answer(e, RESULT_QUEUE, e->next_try);
+		return;
+	}
+	kick(s);     /* one already with a worker answers when that worker reports */
+}
+
+void
+scheduler_proxy_cancel(struct scheduler *s, void *arg)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->entries[i].proxy != NULL && s->entries[i].proxy_arg == arg)
+			s->entries[i].proxy = NULL;
 }
 
 void

@@ -713,21 +713,32 @@ static int
 send_mail(struct tx *tx, struct err *err)
 {
 	const struct smtp_caps *caps = &tx->c->info.caps;
-	char line[CMD_MAX], size[40] = "";
+	const struct smtp_message *m = tx->msg;
+	char line[CMD_MAX], size[40] = "", dsn[160] = "";
 
 	if (caps->has_size)
-		snprintf(size, sizeof size, " SIZE=%llu", (unsigned long long)tx->msg->size);
-	snprintf(line, sizeof line, "MAIL FROM:<%s>%s%s%s", tx->msg->envelope_from, size,
-	    tx->msg->eight_bit ? " BODY=8BITMIME" : "", tx->msg->smtputf8 ? " SMTPUTF8" : "");
+		snprintf(size, sizeof size, " SIZE=%llu", (unsigned long long)m->size);
+	if (caps->dsn)
+		snprintf(dsn, sizeof dsn, "%s%s%s%s", m->ret ? " RET=" : "", m->ret ? m->ret : "",
+		    m->envid ? " ENVID=" : "", m->envid ? m->envid : "");
+	snprintf(line, sizeof line, "MAIL FROM:<%s>%s%s%s%s", m->envelope_from, size,
+	    m->eight_bit ? " BODY=8BITMIME" : "", m->smtputf8 ? " SMTPUTF8" : "", dsn);
 	return send_line(tx->c, line, NULL, err);
 }
 
+/* RCPT with NOTIFY and ORCPT when the gateway offers DSN (RFC 3461 §4):
+ * from there on the gateway sends the notifications asked for. */
 static int
 send_rcpt(struct tx *tx, size_t i, struct err *err)
 {
+	const struct smtp_message *m = tx->msg;
+	const char *notify = m->notify ? m->notify[i] : NULL, *orcpt = m->orcpt ? m->orcpt[i] : NULL;
+	bool dsn = tx->c->info.caps.dsn;
 	char line[CMD_MAX];
 
-	snprintf(line, sizeof line, "RCPT TO:<%s>", tx->msg->rcpts[i]);
+	snprintf(line, sizeof line, "RCPT TO:<%s>%s%s%s%s", m->rcpts[i],
+	    dsn && notify ? " NOTIFY=" : "", dsn && notify ? notify : "",
+	    dsn && orcpt ? " ORCPT=" : "", dsn && orcpt ? orcpt : "");
 	return send_line(tx->c, line, NULL, err);
 }
 
@@ -856,12 +867,29 @@ stuff_end(struct stuffer *st, char *out)
  * the final "." in one flush (no lone small packet for Nagle and delayed
  * ACK to hold back).  -1 with err (the gateway, or the content file: then
  * no "." is sent and closing the connection aborts the transaction). */
+/* Up to BODY_CHUNK octets of what is sent, from `off` on: the rewritten
+ * header (if any), then the stored content from its body on. */
+static ssize_t
+read_message(const struct smtp_message *m, char *buf, off_t off)
+{
+	size_t head_len = m->head != NULL ? m->head_len : 0;
+	uint64_t skip = m->head != NULL ? m->body_offset : 0;
+
+	if ((uint64_t)off < head_len) {
+		size_t n = head_len - (size_t)off < BODY_CHUNK ? head_len - (size_t)off : BODY_CHUNK;
+
+		memcpy(buf, m->head + off, n);
+		return (ssize_t)n;
+	}
+	return pread(m->content_fd, buf, BODY_CHUNK, (off_t)(off - (off_t)head_len + (off_t)skip));
+}
+
 static int
 send_body(struct tx *tx, struct err *err)
 {
 	char *in = xmalloc(BODY_CHUNK), *out = xmalloc(2 * BODY_CHUNK + 8);
 	struct stuffer st = { .line_start = true, .cr = false };
-	ssize_t n = pread(tx->msg->content_fd, in, BODY_CHUNK, 0);
+	ssize_t n = read_message(tx->msg, in, 0);
 	off_t off = 0;
 	int rc = -1;
 
@@ -874,7 +902,7 @@ send_body(struct tx *tx, struct err *err)
 		}
 		len = stuff(&st, in, (size_t)n, out);
 		off += n;
-		n = n == 0 ? 0 : pread(tx->msg->content_fd, in, BODY_CHUNK, off);
+		n = n == 0 ? 0 : read_message(tx->msg, in, off);
 		if (n == 0)
 			len += stuff_end(&st, out + len);
 		if (netio_write(tx->c->conn, out, len, err) == -1 || flush(tx->c, err) == -1)

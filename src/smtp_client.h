@@ -73,9 +73,22 @@ struct smtp_message {
 	const char *const *rcpts;
 	size_t nrcpts;
 	int content_fd;                /* the stored content (CRLF), read from offset 0 */
-	uint64_t size;
+	uint64_t size;                 /* octets that will be sent (SIZE=) */
+	/* A rewritten header (identity.h): when head is not NULL, head[0..head_len)
+	 * goes first and the content from body_offset after it. */
+	const char *head;
+	size_t head_len;
+	uint64_t body_offset;
 	bool eight_bit;                /* BODY=8BITMIME needed */
 	bool smtputf8;                 /* SMTPUTF8 needed */
+	/* DSN (RFC 3461), passed on only when the gateway offers DSN; NULL =
+	 * not given.  ret "FULL"/"HDRS", envid xtext; per recipient (the arrays
+	 * may be NULL) notify "NEVER" or e.g. "SUCCESS,FAILURE", orcpt
+	 * "rfc822;xtext". */
+	const char *ret;
+	const char *envid;
+	const char *const *notify;
+	const char *const *orcpt;
 };
 
 /* Send one message; rcpt[i] gets each recipient's outcome.  *msg says what

@@ -3,7 +3,7 @@
  * STANDARDS
  *	RFC 5321 §4.1.1 (commands), §4.1.2 (Path, A-d-l, Mail-parameters),
  *	§4.5.3.1.3 (256-octet path); RFC 1870 (SIZE); RFC 6152 (BODY=8BITMIME);
- *	RFC 6531 §3.4 (SMTPUTF8).
+ *	RFC 6531 §3.4 (SMTPUTF8); RFC 3461 §4 (NOTIFY, ORCPT, RET, ENVID).
  *
  * SECURITY
  *	The line is untrusted and not NUL-terminated: every read is bounded by
@@ -41,8 +41,9 @@ static const struct verb_rule {
 	[SMTP_HELO] = { "HELO", ARG_REQUIRED, "501 5.5.4 Syntax: HELO hostname" },
 	[SMTP_EHLO] = { "EHLO", ARG_REQUIRED, "501 5.5.4 Syntax: EHLO hostname" },
 	[SMTP_MAIL] = { "MAIL", ARG_PATH, "501 5.5.4 Syntax: MAIL FROM:<address>"
-	    " [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]" },
-	[SMTP_RCPT] = { "RCPT", ARG_PATH, "501 5.5.4 Syntax: RCPT TO:<address>" },
+	    " [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8] [RET=FULL|HDRS] [ENVID=xtext]" },
+	[SMTP_RCPT] = { "RCPT", ARG_PATH, "501 5.5.4 Syntax: RCPT TO:<address>"
+	    " [NOTIFY=NEVER|SUCCESS,FAILURE,DELAY] [ORCPT=addr-type;xtext]" },
 	[SMTP_DATA] = { "DATA", ARG_NONE, "501 5.5.4 Syntax: DATA takes no argument" },
 	[SMTP_RSET] = { "RSET", ARG_NONE, "501 5.5.4 Syntax: RSET takes no argument" },
 	[SMTP_NOOP] = { "NOOP", ARG_OPTIONAL, "501 5.5.4 Syntax: NOOP [string]" },
@@ -123,11 +124,56 @@ param_smtputf8(struct smtp_cmd *cmd, const char *value, size_t len)
 	return SMTP_PARSE_OK;
 }
 
-/* DSN (RFC 3461) will add NOTIFY and ORCPT for RCPT, RET and ENVID for MAIL. */
+/* DSN (RFC 3461 §4.3-§4.4): RET=FULL|HDRS, ENVID=xtext. */
+static enum smtp_parse_result
+param_ret(struct smtp_cmd *cmd, const char *value, size_t len)
+{
+	if (value != NULL && equal_nocase(value, len, "FULL"))
+		cmd->ret = DSN_RET_FULL;
+	else if (value != NULL && equal_nocase(value, len, "HDRS"))
+		cmd->ret = DSN_RET_HDRS;
+	else
+		return SMTP_PARSE_BAD_PARAM;
+	return SMTP_PARSE_OK;
+}
+
+static enum smtp_parse_result
+param_envid(struct smtp_cmd *cmd, const char *value, size_t len)
+{
+	if (value == NULL || len > DSN_ENVID_MAX || !dsn_xtext_check(value, len))
+		return SMTP_PARSE_BAD_PARAM;
+	memcpy(cmd->envid, value, len);
+	cmd->envid[len] = '\0';
+	return SMTP_PARSE_OK;
+}
+
+/* DSN (RFC 3461 §4.1-§4.2): NOTIFY=..., ORCPT=addr-type;xtext. */
+static enum smtp_parse_result
+param_notify(struct smtp_cmd *cmd, const char *value, size_t len)
+{
+	if (value == NULL || dsn_notify_parse(value, len, &cmd->notify) < 0)
+		return SMTP_PARSE_BAD_PARAM;
+	return SMTP_PARSE_OK;
+}
+
+static enum smtp_parse_result
+param_orcpt(struct smtp_cmd *cmd, const char *value, size_t len)
+{
+	if (value == NULL || !dsn_orcpt_check(value, len))
+		return SMTP_PARSE_BAD_PARAM;
+	memcpy(cmd->orcpt, value, len);         /* len <= DSN_ORCPT_MAX */
+	cmd->orcpt[len] = '\0';
+	return SMTP_PARSE_OK;
+}
+
 static const struct param_rule param_rules[] = {
 	{ "SIZE",     VERB_BIT(SMTP_MAIL), param_size },
 	{ "BODY",     VERB_BIT(SMTP_MAIL), param_body },
 	{ "SMTPUTF8", VERB_BIT(SMTP_MAIL), param_smtputf8 },
+	{ "RET",      VERB_BIT(SMTP_MAIL), param_ret },
+	{ "ENVID",    VERB_BIT(SMTP_MAIL), param_envid },
+	{ "NOTIFY",   VERB_BIT(SMTP_RCPT), param_notify },
+	{ "ORCPT",    VERB_BIT(SMTP_RCPT), param_orcpt },
 };
 #define PARAM_RULES (sizeof param_rules / sizeof param_rules[0])
 

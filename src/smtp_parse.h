@@ -1,5 +1,5 @@
 /* smtp_parse.h - the server-side SMTP command grammar (RFC 5321 §4.1,
- * RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8).
+ * RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3461 DSN).
  *
  * Pure: bytes in, command or error out.  No I/O, allocation, logging, clock
  * or globals.  The input is untrusted.  The I/O side has already framed the
@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "address.h"
+#include "dsn.h"
 
 #define SMTP_LINE_MAX 1000   /* octets including CRLF, commands and text lines alike */
 #define SMTP_PATH_MAX 256    /* RFC 5321 §4.5.3.1.3, including < > */
@@ -67,6 +68,11 @@ struct smtp_cmd {
 	uint64_t size;
 	enum smtp_body body;       /* MAIL BODY= (7BIT default) */
 	bool smtputf8;             /* MAIL SMTPUTF8 */
+	enum dsn_ret ret;          /* MAIL RET= (DSN_RET_NONE: not given) */
+	char envid[DSN_ENVID_MAX + 1];  /* MAIL ENVID=, xtext as received; "" = not given */
+	/* RCPT only: */
+	unsigned notify;           /* NOTIFY= as DSN_NOTIFY_* bits; 0 = not given */
+	char orcpt[DSN_ORCPT_MAX + 1];  /* ORCPT=, "addr-type;xtext" as received; "" = not given */
 };
 
 /* Parse one command line.  Verbs are case-insensitive; "MAIL FROM:" and
@@ -74,10 +80,15 @@ struct smtp_cmd {
  * clients send it); the path must be in angle brackets.  A source route
  * (<@a,@b:x@y>) is accepted and dropped (RFC 5321 §4.1.2).
  * RCPT TO:<postmaster> is accepted.  Parameters are "KEYWORD[=value]"
- * separated by spaces, keywords case-insensitive: MAIL takes SIZE=digits
- * (at most 20, must fit in uint64_t), BODY=7BIT|8BITMIME and SMTPUTF8; RCPT
- * takes none yet.  HELO/EHLO arguments are not checked beyond being present
- * (whether to insist on a domain is the session's policy).
+ * separated by spaces, keywords case-insensitive, each at most once: MAIL
+ * takes SIZE=digits (at most 20; beyond uint64_t it saturates),
+ * BODY=7BIT|8BITMIME, SMTPUTF8, RET=FULL|HDRS and ENVID=xtext (at most
+ * DSN_ENVID_MAX octets); RCPT takes NOTIFY=NEVER or a comma list of
+ * SUCCESS, FAILURE, DELAY (dsn_notify_parse), and ORCPT=addr-type;xtext
+ * (dsn_orcpt_check).  xtext must decode to printable ASCII (dsn_xtext_check).
+ * ENVID and ORCPT are kept as received, still encoded.  HELO/EHLO arguments
+ * are not checked beyond being present (whether to insist on a domain is
+ * the session's policy).
  *
  * UTF-8: a MAIL path may hold 8-bit octets only with SMTPUTF8 on the same
  * line.  RCPT cannot see MAIL's SMTPUTF8, so its path is checked with
@@ -96,7 +107,7 @@ const char *smtp_verb_name(enum smtp_verb);
 const char *smtp_parse_result_name(enum smtp_parse_result);
 
 /* The reply line (without CRLF) the server sends for a parse error, e.g.
- * "501 5.5.4 Syntax: MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]".
+ * "501 5.5.4 Syntax: RCPT TO:<address> [NOTIFY=...] [ORCPT=addr-type;xtext]".
  * Uses cmd->verb (cmd may be NULL) to choose the usage text.  Static
  * storage.  NULL for SMTP_PARSE_OK, which is no error. */
 const char *smtp_parse_error_reply(enum smtp_parse_result, const struct smtp_cmd *);

@@ -1,6 +1,7 @@
 /* smtp_server.c - the SMTP server session: RFC 5321 §3-§4 server side with
  * PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8
- * (RFC 6531) and ENHANCEDSTATUSCODES (RFC 2034, 3463).
+ * (RFC 6531), ENHANCEDSTATUSCODES (RFC 2034, 3463) and DSN (RFC 3461: its
+ * parameters are kept in the envelope; dsn.c builds the notifications).
  *
  * SECURITY: every byte read here is untrusted.  Lines are framed before they
  * are parsed: only CRLF ends a line; a bare LF in a command is an error, and
@@ -47,12 +48,21 @@ static const char *const state_names[STATE_COUNT] = {
 /* Why a message read in DATA is refused after its end. */
 enum data_fault { DATA_OK, DATA_BARE_EOL, DATA_LONG_LINE, DATA_TOO_BIG, DATA_STORE_ERROR };
 
+/* One accepted RCPT with its DSN parameters (RFC 3461 §4.1-§4.2). */
+struct tx_rcpt {
+	char *address;
+	unsigned notify;            /* DSN_NOTIFY_* bits; 0 = not given */
+	char *orcpt;                /* as received; NULL = not given */
+};
+
 /* One transaction: MAIL to the end of DATA (or RSET). */
 struct smtp_tx {
 	char sender[SMTP_PATH_MAX + 1];
 	enum smtp_body body;
 	bool smtputf8;
-	char **rcpts;
+	enum dsn_ret ret;           /* MAIL RET= */
+	char envid[DSN_ENVID_MAX + 1];  /* MAIL ENVID=, as received; "" = none */
+	struct tx_rcpt *rcpts;
 	size_t nrcpts, rcpts_cap;
 	char id[ENVELOPE_ID_MAX + 1];
 	bool begun;                 /* store->begin succeeded */
@@ -117,8 +127,10 @@ tx_reset(struct smtp_session *s)
 
 	if (tx->begun)
 		s->store.abort(s->store.ctx);
-	for (size_t i = 0; i < tx->nrcpts; i++)
-		free(tx->rcpts[i]);
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		free(tx->rcpts[i].address);
+		free(tx->rcpts[i].orcpt);
+	}
 	free(tx->rcpts);
 	memset(tx, 0, sizeof *tx);
 }
@@ -224,6 +236,7 @@ server_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 	reply(s, "250-8BITMIME");
 	reply(s, "250-SMTPUTF8");
 	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250-DSN");
 	reply(s, "250 HELP");
 }
 
@@ -242,6 +255,8 @@ server_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	strlcopy(s->tx.sender, cmd->path, sizeof s->tx.sender);
 	s->tx.body = cmd->body;
 	s->tx.smtputf8 = cmd->smtputf8;
+	s->tx.ret = cmd->ret;
+	strlcopy(s->tx.envid, cmd->envid, sizeof s->tx.envid);
 	session_enter(s, STATE_MAIL);
 	reply(s, "250 2.1.0 Ok");
 }
@@ -270,7 +285,8 @@ server_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	tx->rcpts = xgrow(tx->rcpts, &tx->rcpts_cap, tx->nrcpts, sizeof *tx->rcpts);
-	tx->rcpts[tx->nrcpts++] = xstrdup(cmd->path);
+	tx->rcpts[tx->nrcpts++] = (struct tx_rcpt){ xstrdup(cmd->path), cmd->notify,
+	    cmd->orcpt[0] != '\0' ? xstrdup(cmd->orcpt) : NULL };
 	session_enter(s, STATE_RCPT);
 	reply(s, "250 2.1.5 Ok");
 }
@@ -298,10 +314,10 @@ write_received(struct smtp_session *s, struct err *err)
 	format_rfc5322_date(time(NULL), date, sizeof date);
 	if (s->tx.smtputf8)
 		proto = "UTF8SMTP";
-	if (s->tx.nrcpts == 1 && !has_8bit(s->tx.rcpts[0]))
+	if (s->tx.nrcpts == 1 && !has_8bit(s->tx.rcpts[0].address))
 		line = xasprintf("Received: from %s (%s [%s])\r\n\tby %s (mailredir) with %s id %s\r\n"
 		    "\tfor <%s>; %s\r\n", helo, s->peer.name, s->peer.addr, s->cfg->hostname,
-		    proto, s->tx.id, s->tx.rcpts[0], date);
+		    proto, s->tx.id, s->tx.rcpts[0].address, date);
 	else
 		line = xasprintf("Received: from %s (%s [%s])\r\n\tby %s (mailredir) with %s id %s;"
 		    "\r\n\t%s\r\n", helo, s->peer.name, s->peer.addr, s->cfg->hostname,
@@ -532,8 +548,14 @@ data_end(struct smtp_session *s)
 	env.created = time(NULL);
 	env.body = tx->body == SMTP_BODY_8BITMIME ? BODY_8BITMIME : BODY_7BIT;
 	env.smtputf8 = tx->smtputf8;
-	for (size_t i = 0; i < tx->nrcpts; i++)
-		envelope_add_rcpt(&env, tx->rcpts[i]);
+	env.ret = tx->ret;
+	env.envid = tx->envid[0] != '\0' ? xstrdup(tx->envid) : NULL;
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		struct envelope_rcpt *r = envelope_add_rcpt(&env, tx->rcpts[i].address);
+
+		r->notify = tx->rcpts[i].notify;
+		r->orcpt = tx->rcpts[i].orcpt != NULL ? xstrdup(tx->rcpts[i].orcpt) : NULL;
+	}
 	session_enter(s, STATE_COMMITTING);
 	s->store.commit(s->store.ctx, &env);
 	envelope_clear(&env);
@@ -542,13 +564,26 @@ data_end(struct smtp_session *s)
 void
 smtp_session_committed(struct smtp_session *s, bool ok, const char *why)
 {
+	char queued[64];
+
+	snprintf(queued, sizeof queued, "250 2.0.0 Ok: queued as %s", s->tx.id);
+	if (ok)
+		smtp_session_answer(s, queued, NULL);
+	else
+		smtp_session_answer(s, NULL, why);
+}
+
+void
+smtp_session_answer(struct smtp_session *s, const char *verdict, const char *why)
+{
 	struct smtp_tx *tx = &s->tx;
 
-	if (ok) {
-		log_info("%s: accepted client=%s[%s] from=<%s> nrcpt=%zu size=%llu", tx->id,
+	if (verdict != NULL) {
+		log_info("%s: accepted client=%s[%s] from=<%s> nrcpt=%zu size=%llu%s%s%s", tx->id,
 		    s->peer.name, s->peer.addr, tx->sender, tx->nrcpts,
-		    (unsigned long long)tx->size);
-		reply(s, "250 2.0.0 Ok: queued as %s", tx->id);
+		    (unsigned long long)tx->size, verdict[0] != '2' ? " reply=\"" : "",
+		    verdict[0] != '2' ? verdict : "", verdict[0] != '2' ? "\"" : "");
+		reply(s, "%s", verdict);
 	} else {
 		log_err("%s: not queued: %s", tx->id, why ? why : "unknown error");
 		reply(s, "451 4.3.0 Error: cannot store the message now, try again later");

@@ -55,8 +55,13 @@ void smtp_session_free(struct smtp_session *);   /* aborts a message in progress
 void smtp_session_greet(struct smtp_session *);  /* the 220 banner */
 /* Consume as many complete lines from `in` as possible (pipelining). */
 enum smtp_session_status smtp_session_input(struct smtp_session *, struct evbuffer *in);
-/* The driver's answer to store->commit: ok, or the reason it failed. */
+/* The driver's answer to store->commit: ok ("250 ... queued as ID"), or
+ * the reason it failed (451). */
 void smtp_session_committed(struct smtp_session *, bool ok, const char *why);
+/* The same with the reply to DATA chosen by the driver: proxy mode passes
+ * the gateway's verdict on (a valid reply line, without CRLF).  verdict
+ * NULL: the message could not be stored, why says why (451). */
+void smtp_session_answer(struct smtp_session *, const char *verdict, const char *why);
 /* Inactivity: 421 and close. */
 void smtp_session_timeout(struct smtp_session *);
 /* Shutting down: a session with no transaction gets 421 now (returns true:

@@ -30,9 +30,10 @@
 #define WORKER_REMOVALS_BYTES   (JOURNAL_SIZE / 16)
 
 int
-worker_batch_parse(char *line, size_t len, bool *force, char **ids, size_t *nids)
+worker_batch_parse(char *line, size_t len, enum deliver_mode *mode, char **ids, size_t *nids)
 {
 	char *p = line, *end = line + len, *word;
+	int m;
 
 	if (memchr(line, '\0', len) != NULL)
 		return -1;
@@ -40,12 +41,15 @@ worker_batch_parse(char *line, size_t len, bool *force, char **ids, size_t *nids
 	word = p;
 	while (p < end && *p != ' ')
 		p++;
-	if ((size_t)(p - word) == 3 && memcmp(word, "due", 3) == 0)
-		*force = false;
-	else if ((size_t)(p - word) == 5 && memcmp(word, "force", 5) == 0)
-		*force = true;
-	else
+	for (m = 0; m < DELIVER_MODE_COUNT; m++) {
+		const char *name = deliver_mode_name((enum deliver_mode)m);
+
+		if ((size_t)(p - word) == strlen(name) && memcmp(word, name, strlen(name)) == 0)
+			break;
+	}
+	if (m == DELIVER_MODE_COUNT)
 		return -1;
+	*mode = (enum deliver_mode)m;
 	while (p < end) {
 		*p++ = '\0';             /* the space before an ID */
 		word = p;
@@ -84,13 +88,13 @@ run_batch(struct deliver_session *ds, char *line, size_t len)
 	char *ids[WORKER_BATCH_MAX];
 	struct deliver_stats stats = { .report = worker_report };
 	size_t n;
-	bool force;
+	enum deliver_mode mode;
 
-	if (worker_batch_parse(line, len, &force, ids, &n) < 0) {
+	if (worker_batch_parse(line, len, &mode, ids, &n) < 0) {
 		log_err("worker: not a batch from the daemon: %.60s", line);
 		return;
 	}
-	deliver_session_run(ds, (const char *const *)ids, n, force, &stats);
+	deliver_session_run(ds, (const char *const *)ids, n, mode, &stats);
 }
 
 static void

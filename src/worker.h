@@ -3,6 +3,7 @@
  * its standard input, one line each,
  *     due ID...      try these when due (their back-off still counts)
  *     force ID...    try these now (a flush)
+ *     proxy ID...    try these now, a client waits (deliver.h, DELIVER_PROXY)
  * and it answers one deliver line per message (deliver.h) on standard
  * output as each is settled.  It keeps the gateway session open between
  * batches and quits it after WORKER_SESSION_IDLE_MS without work; it exits
@@ -23,10 +24,10 @@
 #define WORKER_BATCH_MAX       100      /* IDs in one batch line */
 #define WORKER_LINE_MAX        (8 + WORKER_BATCH_MAX * (ENVELOPE_ID_MAX + 1) + 2)
 
-/* A batch line (without its '\n'; line[len] must be writable), parsed in place: *force, and ids[]
+/* A batch line (without its '\n'; line[len] must be writable), parsed in place: *mode, and ids[]
  * pointing into line (which gets NULs).  Pure.  0, or -1 when the line is
  * not a batch (unknown word, no ID, an invalid ID, too many). */
-int worker_batch_parse(char *line, size_t len, bool *force, char **ids, size_t *nids);
+int worker_batch_parse(char *line, size_t len, enum deliver_mode *, char **ids, size_t *nids);
 
 /* A deliver_stats report callback: the line on standard output, at once
  * (the daemon acts on each as it comes). */

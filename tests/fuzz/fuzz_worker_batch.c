@@ -15,12 +15,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *line = malloc(size + 1), *ids[WORKER_BATCH_MAX];
 	size_t n = 0;
-	bool force = false;
+	enum deliver_mode mode = DELIVER_DUE;
 
 	if (line == NULL)
 		return 0;
 	memcpy(line, data, size);
-	if (worker_batch_parse(line, size, &force, ids, &n) == 0) {
+	if (worker_batch_parse(line, size, &mode, ids, &n) == 0) {
 		if (n == 0 || n > WORKER_BATCH_MAX)
 			abort();
 		for (size_t i = 0; i < n; i++)

@@ -164,7 +164,7 @@ def test_flush_with_a_daemon_asks_it_and_exits_75_while_deferred_and_0_once_deli
     # the daemon did it (its worker logged the attempt), at once despite retry = 1h
     assert len(peer.sessions) == n + 1
     wait_delivery(relay, qid, rcpt, status="deferred", attempts=2)
-    assert relay.log_matches(r"\(flush\)", since=mark), relay.log_text(mark)
+    assert relay.log_matches(r"\(force\)", since=mark), relay.log_text(mark)
     peer.set_script(Script())
     r = relay.cli("flush")
     assert r.returncode == 0, r

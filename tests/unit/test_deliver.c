@@ -67,6 +67,67 @@ result_lines_round_trip_and_bad_ones_are_refused(void **state)
 			fail_msg("accepted a bad line: \"%s\"", bad[i]);
 }
 
+/* An envelope with recipients in the given states and replies. */
+static void
+envelope_with(struct envelope *env, const enum rcpt_status *status, const char *const *reply,
+    size_t n)
+{
+	envelope_init(env);
+	for (size_t i = 0; i < n; i++) {
+		struct envelope_rcpt *r = envelope_add_rcpt(env, "x@ext.example");
+
+		r->status = status[i];
+		r->reply = reply[i] != NULL ? strdup(reply[i]) : NULL;
+	}
+}
+
+static void
+proxy_verdict_passes_the_gateways_reply_on(void **state)
+{
+	static const struct {
+		enum deliver_result result;
+		enum rcpt_status status[2];
+		const char *reply[2];
+		size_t n;
+		const char *want;
+	} cases[] = {
+		{ RESULT_DONE, { RCPT_SENT }, { NULL }, 1, "250 2.0.0 Ok: delivered as ID1" },
+		{ RESULT_FAILED, { RCPT_FAILED, RCPT_FAILED },
+		  { "550 5.1.1 <x@ext.example>: no such user", "550 5.1.1 other" }, 2,
+		  "550 5.1.1 <x@ext.example>: no such user" },
+		{ RESULT_QUEUE, { RCPT_DEFERRED }, { "450 4.2.0 mailbox busy" }, 1,
+		  "450 4.2.0 mailbox busy" },
+		{ RESULT_QUEUE, { RCPT_DEFERRED }, { "no reply within 3 s after DATA" }, 1,
+		  "451 4.4.0 no reply within 3 s after DATA" },
+		{ RESULT_QUEUE, { RCPT_DEFERRED }, { "535 5.7.8 authentication failed" }, 1,
+		  "451 4.4.0 535 5.7.8 authentication failed" },
+		{ RESULT_FAILED, { RCPT_FAILED }, { "gave up after max-age: x" }, 1,
+		  "554 5.0.0 gave up after max-age: x" },
+		{ RESULT_QUEUE, { RCPT_SENT, RCPT_DEFERRED }, { "250 ok", "451 later" }, 2,
+		  "250 2.0.0 Ok: queued as ID1; delivered to 1 of 2 recipients, the rest will be retried" },
+		{ RESULT_FAILED, { RCPT_SENT, RCPT_FAILED }, { "250 ok", "550 no" }, 2,
+		  "250 2.0.0 Ok: queued as ID1; delivered to 1 of 2 recipients, the rest get a bounce" },
+		{ RESULT_BUSY, { RCPT_PENDING }, { NULL }, 1, "250 2.0.0 Ok: queued as ID1" },
+	};
+	struct deliver_line line = { .id = "ID1" };
+	char buf[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct envelope env;
+
+		envelope_with(&env, cases[i].status, cases[i].reply, cases[i].n);
+		line.result = cases[i].result;
+		deliver_proxy_verdict(&line, &env, buf, sizeof buf);
+		if (strcmp(buf, cases[i].want) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, buf, cases[i].want);
+		envelope_clear(&env);
+	}
+	line.result = RESULT_QUEUE;
+	deliver_proxy_verdict(&line, NULL, buf, sizeof buf);   /* no envelope: it is queued */
+	assert_string_equal(buf, "250 2.0.0 Ok: queued as ID1");
+}
+
 int
 main(void)
 {
@@ -74,6 +135,7 @@ main(void)
 		cmocka_unit_test(backoff_follows_the_steps_then_retry_max),
 		cmocka_unit_test(envelope_from_is_the_routes_account_when_set),
 		cmocka_unit_test(result_lines_round_trip_and_bad_ones_are_refused),
+		cmocka_unit_test(proxy_verdict_passes_the_gateways_reply_on),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
-/* test_envelope.c - the envelope file format: every key, every error, the
- * round trip format -> parse -> format. */
+/* test_envelope.c - the envelope file format: every key (the DSN ones
+ * too), every error, the round trip format -> parse -> format. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -60,6 +60,12 @@ assert_envelope_equal(const struct envelope *got, const struct envelope *want)
 		    (long long)got->last_try, (long long)want->next_try, (long long)want->last_try);
 	if (!str_eq(got->last_reply, want->last_reply))
 		fail_msg("last_reply: got %s, want %s", SHOW(got->last_reply), SHOW(want->last_reply));
+	if (got->ret != want->ret || got->delay_warned != want->delay_warned)
+		fail_msg("ret/delay_warned: got %d/%d, want %d/%d", got->ret, got->delay_warned,
+		    want->ret, want->delay_warned);
+	if (!str_eq(got->envid, want->envid) || !str_eq(got->route, want->route))
+		fail_msg("envid/route: got %s/%s, want %s/%s", SHOW(got->envid), SHOW(got->route),
+		    SHOW(want->envid), SHOW(want->route));
 	if (strcmp(got->content_sha256, want->content_sha256) != 0)
 		fail_msg("content_sha256: got %s, want %s", got->content_sha256, want->content_sha256);
 	if (got->nrcpts != want->nrcpts)
@@ -72,6 +78,9 @@ assert_envelope_equal(const struct envelope *got, const struct envelope *want)
 			fail_msg("rcpt %zu: got %s/%s/%s/%s, want %s/%s/%s/%s", i,
 			    SHOW(g->address), rcpt_status_name(g->status), SHOW(g->route), SHOW(g->reply),
 			    SHOW(w->address), rcpt_status_name(w->status), SHOW(w->route), SHOW(w->reply));
+		if (g->notify != w->notify || !str_eq(g->orcpt, w->orcpt))
+			fail_msg("rcpt %zu: notify/orcpt %#x/%s, want %#x/%s", i, g->notify,
+			    SHOW(g->orcpt), w->notify, SHOW(w->orcpt));
 	}
 }
 
@@ -96,14 +105,23 @@ fill_full(struct envelope *e)
 	e->next_try = 1795490000;
 	e->last_try = 1795489900;
 	e->last_reply = xstrdup("451 4.3.0 try again later");
-	envelope_add_rcpt(e, "bob@example.net");
+	e->ret = DSN_RET_HDRS;
+	e->envid = xstrdup("QQ+2B314159");
+	e->route = xstrdup("isp-2.backup_x");
+	e->delay_warned = true;
+	r = envelope_add_rcpt(e, "bob@example.net");
+	r->notify = DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
+	r->orcpt = xstrdup("rfc822;bob+2Btag@example.net");
 	r = envelope_add_rcpt(e, "jörg@bücher.example");
 	r->status = RCPT_SENT;
 	r->route = xstrdup("isp");
 	r->reply = xstrdup("250 2.0.0 Ok: queued as 1234");
+	r->notify = DSN_NOTIFY_NEVER;
+	r->orcpt = xstrdup("utf-8;j\\x{F6}rg@b\\x{FC}cher.example");
 	r = envelope_add_rcpt(e, "postmaster");
 	r->status = RCPT_DEFERRED;
 	r->reply = xstrdup("");
+	r->notify = DSN_NOTIFY_DELAY;
 	r = envelope_add_rcpt(e, "\"odd user\"@[192.0.2.1]");
 	r->status = RCPT_FAILED;
 	r->route = xstrdup("backup");
@@ -183,10 +201,16 @@ parses_every_key(void **state)
 	    "next-try 1795489800\n"
 	    "last-try 1795489500\n"
 	    "last-reply 451 4.3.0 Mailbox busy\n"
+	    "ret hdrs\n"
+	    "envid QQ+2B1234\n"
+	    "route isp\n"
+	    "delay-warned yes\n"
 	    "rcpt bob@example.net\n"
 	    "rcpt-status deferred\n"
 	    "rcpt-route isp\n"
 	    "rcpt-reply 451 4.3.0 Mailbox busy\n"
+	    "rcpt-notify failure,delay\n"
+	    "rcpt-orcpt rfc822;bob@example.net\n"
 	    "rcpt-reply-x-never 1\n";
 	struct envelope e;
 	struct err err = { "" };
@@ -194,7 +218,7 @@ parses_every_key(void **state)
 	(void)state;
 	/* The last line is unknown: first check it fails there... */
 	assert_int_equal(envelope_parse(text, sizeof text - 1, &e, &err), -1);
-	assert_string_equal(err.msg, "line 21: unknown key \"rcpt-reply-x-never\"");
+	assert_string_equal(err.msg, "line 27: unknown key \"rcpt-reply-x-never\"");
 	/* ...then parse without it. */
 	if (envelope_parse(text, strstr(text, "rcpt-reply-x") - text, &e, &err) < 0)
 		fail_msg("%s", err.msg);
@@ -218,6 +242,12 @@ parses_every_key(void **state)
 	assert_int_equal(e.rcpts[0].status, RCPT_DEFERRED);
 	assert_string_equal(e.rcpts[0].route, "isp");
 	assert_string_equal(e.rcpts[0].reply, "451 4.3.0 Mailbox busy");
+	assert_int_equal(e.ret, DSN_RET_HDRS);
+	assert_string_equal(e.envid, "QQ+2B1234");
+	assert_string_equal(e.route, "isp");
+	assert_true(e.delay_warned);
+	assert_int_equal(e.rcpts[0].notify, DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY);
+	assert_string_equal(e.rcpts[0].orcpt, "rfc822;bob@example.net");
 	assert_string_equal(envelope_queue_state(&e), "deferred");
 	envelope_clear(&e);
 }
@@ -383,6 +413,46 @@ static const struct {
 	CASE("a line after the seal", HEAD "content-sha256 " SHA "\n" RCPT,
 	    "line 6: a line after content-sha256"),
 	CASE("seal too short",        HEAD RCPT "content-sha256 9f86d0\n", "line 6: bad content-sha256"),
+	CASE("bad ret",               HEAD "ret FULL\n" RCPT, "line 5: bad ret value"),
+	CASE("ret empty",             HEAD "ret \n" RCPT, "line 5: bad ret value"),
+	CASE("ret none",              HEAD "ret none\n" RCPT, "line 5: bad ret value"),
+	CASE("duplicate ret",         HEAD "ret full\nret full\n" RCPT, "line 6: duplicate ret"),
+	CASE("envid empty",           HEAD "envid \n" RCPT, "line 5: bad envid value"),
+	CASE("envid bad xtext",       HEAD "envid +ZZ\n" RCPT, "line 5: bad envid value"),
+	CASE("envid lower-case hex",  HEAD "envid a+2b\n" RCPT, "line 5: bad envid value"),
+	CASE("envid encoded LF",      HEAD "envid a+0A\n" RCPT, "line 5: bad envid value"),
+	CASE("envid with '='",        HEAD "envid a=b\n" RCPT, "line 5: bad envid value"),
+	CASE("envid with a space",    HEAD "envid a b\n" RCPT, "line 5: bad envid value"),
+	CASE("envid 8-bit",           HEAD "envid \xC3\xA4\n" RCPT, "line 5: bad envid value"),
+	CASE("envid of 101",          HEAD "envid " "0123456789012345678901234567890123456789"
+	    "0123456789012345678901234567890123456789" "012345678901234567890\n" RCPT,
+	    "line 5: bad envid value"),
+	CASE("duplicate envid",       HEAD "envid a\nenvid a\n" RCPT, "line 6: duplicate envid"),
+	CASE("route empty",           HEAD "route \n" RCPT, "line 5: bad route value"),
+	CASE("route two words",       HEAD "route isp backup\n" RCPT, "line 5: bad route value"),
+	CASE("route with a slash",    HEAD "route ../isp\n" RCPT, "line 5: bad route value"),
+	CASE("duplicate route",       HEAD "route a\nroute b\n" RCPT, "line 6: duplicate route"),
+	CASE("bad delay-warned",      HEAD "delay-warned maybe\n" RCPT, "line 5: bad delay-warned value"),
+	CASE("delay-warned Yes",      HEAD "delay-warned Yes\n" RCPT, "line 5: bad delay-warned value"),
+	CASE("rcpt-notify never+success", HEAD RCPT "rcpt-notify never,success\n",
+	    "line 6: bad rcpt-notify value"),
+	CASE("rcpt-notify upper case", HEAD RCPT "rcpt-notify FAILURE\n", "line 6: bad rcpt-notify value"),
+	CASE("rcpt-notify unknown",   HEAD RCPT "rcpt-notify always\n", "line 6: bad rcpt-notify value"),
+	CASE("rcpt-notify empty",     HEAD RCPT "rcpt-notify \n", "line 6: bad rcpt-notify value"),
+	CASE("rcpt-notify spaces",    HEAD RCPT "rcpt-notify success, delay\n", "line 6: bad rcpt-notify value"),
+	CASE("rcpt-notify trailing comma", HEAD RCPT "rcpt-notify delay,\n", "line 6: bad rcpt-notify value"),
+	CASE("duplicate rcpt-notify", HEAD RCPT "rcpt-notify delay\nrcpt-notify delay\n",
+	    "line 7: duplicate rcpt-notify for one rcpt"),
+	CASE("rcpt-notify before rcpt", HEAD "rcpt-notify delay\n" RCPT,
+	    "line 5: rcpt-notify before any rcpt"),
+	CASE("rcpt-orcpt no type",    HEAD RCPT "rcpt-orcpt bob@example.net\n", "line 6: bad rcpt-orcpt value"),
+	CASE("rcpt-orcpt empty address", HEAD RCPT "rcpt-orcpt rfc822;\n", "line 6: bad rcpt-orcpt value"),
+	CASE("rcpt-orcpt bad xtext",  HEAD RCPT "rcpt-orcpt rfc822;a+Z1@b\n", "line 6: bad rcpt-orcpt value"),
+	CASE("rcpt-orcpt with a space", HEAD RCPT "rcpt-orcpt rfc822;a b@c\n", "line 6: bad rcpt-orcpt value"),
+	CASE("duplicate rcpt-orcpt",  HEAD RCPT "rcpt-orcpt rfc822;a@b\nrcpt-orcpt rfc822;a@b\n",
+	    "line 7: duplicate rcpt-orcpt for one rcpt"),
+	CASE("rcpt-orcpt before rcpt", HEAD "rcpt-orcpt rfc822;a@b\n" RCPT,
+	    "line 5: rcpt-orcpt before any rcpt"),
 	CASE("seal in upper case",    HEAD RCPT "content-sha256 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08\n",
 	    "line 6: bad content-sha256"),
 };
@@ -532,6 +602,114 @@ format_cuts_long_values(void **state)
 	envelope_clear(&e);
 }
 
+/* An envelope written before the DSN keys existed: every one "not given". */
+static void
+old_envelope_has_no_dsn_values(void **state)
+{
+	static const char text[] = HEAD RCPT "rcpt c@d.example\nrcpt-status failed\n";
+	struct envelope e;
+	struct err err = { "" };
+	char *again;
+
+	(void)state;
+	if (envelope_parse(text, sizeof text - 1, &e, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(e.ret, DSN_RET_NONE);
+	assert_null(e.envid);
+	assert_null(e.route);
+	assert_false(e.delay_warned);
+	for (size_t i = 0; i < e.nrcpts; i++) {
+		assert_int_equal(e.rcpts[i].notify, 0);
+		assert_null(e.rcpts[i].orcpt);
+	}
+	/* ...and it is written back without them. */
+	again = envelope_format(&e, NULL);
+	if (strstr(again, "ret ") || strstr(again, "envid") || strstr(again, "route") ||
+	    strstr(again, "delay-warned") || strstr(again, "notify") || strstr(again, "orcpt"))
+		fail_msg("DSN keys appeared:\n%s", again);
+	free(again);
+	envelope_clear(&e);
+}
+
+/* Each DSN value alone: what it parses to and how it is written back. */
+static const struct {
+	const char *name, *line, *written;
+	unsigned notify;
+} dsn_cases[] = {
+	{ "ret full",          "ret full\n",              "ret full\n", 0 },
+	{ "envid",             "envid a+2Bb+20c\n",       "envid a+2Bb+20c\n", 0 },
+	{ "route",             "route Isp-2.b_x\n",       "route Isp-2.b_x\n", 0 },
+	{ "delay-warned no",   "delay-warned no\n",       "", 0 },
+	{ "notify never",      "rcpt-notify never\n",     "rcpt-notify never\n", DSN_NOTIFY_NEVER },
+	{ "notify canonical",  "rcpt-notify delay,success\n", "rcpt-notify success,delay\n",
+	    DSN_NOTIFY_DELAY | DSN_NOTIFY_SUCCESS },
+	{ "notify repeated",   "rcpt-notify failure,failure\n", "rcpt-notify failure\n",
+	    DSN_NOTIFY_FAILURE },
+	{ "orcpt",             "rcpt-orcpt x400;/G+3DJoe/\n", "rcpt-orcpt x400;/G+3DJoe/\n", 0 },
+};
+
+static void
+parses_and_writes_each_dsn_value(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof dsn_cases / sizeof dsn_cases[0]; i++) {
+		bool per_rcpt = strncmp(dsn_cases[i].line, "rcpt-", 5) == 0;
+		char *text = per_rcpt ? xasprintf("%s%s%s", HEAD, RCPT, dsn_cases[i].line) :
+		    xasprintf("%s%s%s", HEAD, dsn_cases[i].line, RCPT);
+		struct envelope e;
+		struct err err = { "" };
+		char *again;
+
+		if (envelope_parse(text, strlen(text), &e, &err) < 0)
+			fail_msg("%s: %s", dsn_cases[i].name, err.msg);
+		if (e.rcpts[0].notify != dsn_cases[i].notify)
+			fail_msg("%s: notify %#x, want %#x", dsn_cases[i].name, e.rcpts[0].notify,
+			    dsn_cases[i].notify);
+		again = envelope_format(&e, NULL);
+		if (dsn_cases[i].written[0] != '\0' && strstr(again, dsn_cases[i].written) == NULL)
+			fail_msg("%s: \"%s\" not written:\n%s", dsn_cases[i].name,
+			    dsn_cases[i].written, again);
+		if (dsn_cases[i].written[0] == '\0' && strstr(again, dsn_cases[i].line) != NULL)
+			fail_msg("%s: \"%s\" written:\n%s", dsn_cases[i].name, dsn_cases[i].line,
+			    again);
+		free(again);
+		free(text);
+		envelope_clear(&e);
+	}
+}
+
+/* A caller's DSN value the parser would refuse is left out, so the file
+ * still reads. */
+static void
+format_leaves_out_bad_dsn_values(void **state)
+{
+	struct envelope e, back;
+	struct err err = { "" };
+	struct envelope_rcpt *r;
+	char *text;
+	size_t len;
+
+	(void)state;
+	envelope_init(&e);
+	strlcopy(e.id, "01", sizeof e.id);
+	e.sender = xstrdup("a@b.example");
+	e.envid = xstrdup("bad value\r\n");
+	e.route = xstrdup("two words");
+	r = envelope_add_rcpt(&e, "c@d.example");
+	r->orcpt = xstrdup("no-semicolon");
+	r->notify = DSN_NOTIFY_NEVER | DSN_NOTIFY_SUCCESS;
+	text = envelope_format(&e, &len);
+	if (envelope_parse(text, len, &back, &err) < 0)
+		fail_msg("%s\n%s", err.msg, text);
+	assert_null(back.envid);
+	assert_null(back.route);
+	assert_null(back.rcpts[0].orcpt);
+	assert_int_equal(back.rcpts[0].notify, DSN_NOTIFY_NEVER);
+	free(text);
+	envelope_clear(&e);
+	envelope_clear(&back);
+}
+
 static void
 status_names_both_ways(void **state)
 {
@@ -588,6 +766,9 @@ main(void)
 		cmocka_unit_test(limits_recipient_count),
 		cmocka_unit_test(format_sanitises_control_characters),
 		cmocka_unit_test(format_cuts_long_values),
+		cmocka_unit_test(old_envelope_has_no_dsn_values),
+		cmocka_unit_test(parses_and_writes_each_dsn_value),
+		cmocka_unit_test(format_leaves_out_bad_dsn_values),
 		cmocka_unit_test(status_names_both_ways),
 		cmocka_unit_test(queue_state_follows_attempts),
 	};

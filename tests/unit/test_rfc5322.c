@@ -1,4 +1,5 @@
-/* test_rfc5322.c - header iteration and address-list parsing (rfc5322.h). */
+/* test_rfc5322.c - header iteration, address-list and mailbox parsing,
+ * unfolding and folding (rfc5322.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -152,6 +153,17 @@ collect(void *ctx, const char *addr, size_t len)
 	return c->stop_after && c->count >= c->stop_after ? 7 : 0;
 }
 
+/* Counts down what collect counted up. */
+static int
+count_mailbox(void *ctx, const struct rfc5322_mailbox *mb)
+{
+	int *count = ctx;
+
+	(void)mb;
+	(*count)--;
+	return 0;
+}
+
 static const struct {
 	const char *name, *value, *want;
 	int want_rc;
@@ -229,6 +241,10 @@ parses_each_address_list(void **state)
 		if (rc != addr_cases[i].want_rc || strcmp(c.text, addr_cases[i].want) != 0)
 			fail_msg("%s: got %d \"%s\", want %d \"%s\"", addr_cases[i].name, rc,
 			    c.text, addr_cases[i].want_rc, addr_cases[i].want);
+		/* The mailbox parser is the same parser. */
+		assert_int_equal(rfc5322_parse_mailboxes(addr_cases[i].value, len, count_mailbox,
+		    &c.count), rc);
+		assert_int_equal(c.count, 0);      /* as many mailboxes as addresses */
 	}
 }
 
@@ -261,6 +277,17 @@ refuses_an_address_longer_than_the_limit(void **state)
 	assert_int_equal(c.count, 1);
 }
 
+/* The display name's length, with its quotes. */
+static int
+name_length(void *ctx, const struct rfc5322_mailbox *mb)
+{
+	struct collected *c = ctx;
+
+	assert_non_null(mb->name);
+	c->count = (int)mb->name_len;
+	return 0;
+}
+
 static void
 takes_a_long_display_name(void **state)
 {
@@ -273,6 +300,8 @@ takes_a_long_display_name(void **state)
 	strcpy(value + 3001, "\" <a@b>");
 	assert_int_equal(rfc5322_parse_addresses(value, strlen(value), collect, &c), 0);
 	assert_string_equal(c.text, "a@b");
+	assert_int_equal(rfc5322_parse_mailboxes(value, strlen(value), name_length, &c), 0);
+	assert_int_equal(c.count, 3002);
 }
 
 static void
@@ -289,6 +318,266 @@ handles_deeply_nested_comments(void **state)
 	assert_string_equal(c.text, "a@b");
 }
 
+/* --- mailboxes with their names ------------------------------------------- */
+
+/* "addr[name]{comment}+g" for each mailbox, separated by spaces. */
+static int
+describe_mailbox(void *ctx, const struct rfc5322_mailbox *mb)
+{
+	char *out = ctx;
+	size_t size = 1024;
+
+	assert_int_equal(strlen(mb->addr), mb->addr_len);
+	if (out[0] != '\0')
+		append_visible(out, size, " ", 1);
+	append_visible(out, size, mb->addr, mb->addr_len);
+	if (mb->name != NULL) {
+		append_visible(out, size, "[", 1);
+		append_visible(out, size, mb->name, mb->name_len);
+		append_visible(out, size, "]", 1);
+	}
+	if (mb->comment != NULL) {
+		assert_null(mb->name);
+		assert_int_equal(mb->comment[-1], '(');
+		assert_int_equal(mb->comment[mb->comment_len], ')');
+		append_visible(out, size, "{", 1);
+		append_visible(out, size, mb->comment, mb->comment_len);
+		append_visible(out, size, "}", 1);
+	}
+	if (mb->in_group)
+		append_visible(out, size, "+g", 2);
+	return 0;
+}
+
+static const struct {
+	const char *name, *value, *want;
+	int want_rc;
+} mailbox_cases[] = {
+	{ "display name", "Joe User <joe@x.example>", "joe@x.example[Joe User]", 0 },
+	{ "quoted name with a comma", "\"Doe, Jane\" <jane@y.example>",
+	  "jane@y.example[\"Doe, Jane\"]", 0 },
+	{ "encoded word", "=?UTF-8?B?SsO2cmc=?= <j@x>", "j@x[=?UTF-8?B?SsO2cmc=?=]", 0 },
+	{ "folded encoded words", "=?iso-8859-1?q?J=F6rg?=\r\n =?iso-8859-1?q?_M=FCller?=\r\n <j@x>",
+	  "j@x[=?iso-8859-1?q?J=F6rg?=\\r\\n =?iso-8859-1?q?_M=FCller?=]", 0 },
+	{ "comment inside the name", "Joe (the man) User <j@x>", "j@x[Joe (the man) User]", 0 },
+	{ "obs-phrase", "John Q. Public <jqp@x>", "jqp@x[John Q. Public]", 0 },
+	{ "leading comment is not the name", "(c) Joe <j@x>", "j@x[Joe]", 0 },
+	{ "old-style comment name", "bob@x.example (Bob Smith)", "bob@x.example{Bob Smith}", 0 },
+	{ "comment name after <>", "<bob@x> (Bob)", "bob@x{Bob}", 0 },
+	{ "comment after a display name", "Bob <bob@x> (work)", "bob@x[Bob]", 0 },
+	{ "nested comment name", "b@x (Bob (the builder) \\) S), c@d",
+	  "b@x{Bob (the builder) \\) S} c@d", 0 },
+	{ "first comment of several", "b@x (one) (two)", "b@x{one}", 0 },
+	{ "empty comment", "b@x ()", "b@x{}", 0 },
+	{ "comment before the domain is not the name", "b (x) @ c (Name)", "b@c{Name}", 0 },
+	{ "no names", "a@b, <c@d>", "a@b c@d", 0 },
+	{ "leading comment only", "(Bob) bob@x", "bob@x", 0 },
+	{ "obs-route", "Joe <@r1:joe@x> (J)", "joe@x[Joe]", 0 },
+	{ "bare local part", "root (Root)", "root{Root}", 0 },
+	{ "group", "friends: a@b (A), Joe <c@d>;, e@f", "a@b{A}+g c@d[Joe]+g e@f", 0 },
+	{ "error after a mailbox", "Joe <j@x>, <oops", "j@x[Joe]", -1 },
+};
+
+static void
+parses_each_mailbox_list(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof mailbox_cases / sizeof mailbox_cases[0]; i++) {
+		char got[1024] = "";
+		int rc = rfc5322_parse_mailboxes(mailbox_cases[i].value,
+		    strlen(mailbox_cases[i].value), describe_mailbox, got);
+
+		if (rc != mailbox_cases[i].want_rc || strcmp(got, mailbox_cases[i].want) != 0)
+			fail_msg("%s:\n got  %d %s\n want %d %s", mailbox_cases[i].name, rc, got,
+			    mailbox_cases[i].want_rc, mailbox_cases[i].want);
+	}
+}
+
+/* --- unfolding and folding ------------------------------------------------- */
+
+static const struct {
+	const char *name, *value;
+	unsigned flags;
+	const char *want;
+} unfold_cases[] = {
+	{ "CRLF before SP", "a\r\n b", 0, "a b" },
+	{ "LF before HTAB", "a\n\tb", 0, "a\tb" },
+	{ "line end not before WSP kept", "a\r\nb\nc", 0, "a\\r\\nb\\nc" },
+	{ "line end at the end kept", "a\r\n", 0, "a\\r\\n" },
+	{ "runs kept without collapse", "  a  \t b ", 0, "  a  \t b " },
+	{ "collapse", "  Joe \t\r\n   User  ", RFC5322_COLLAPSE, "Joe User" },
+	{ "quoted string kept", "\"a  \tb\"   c", RFC5322_COLLAPSE, "\"a  \tb\" c" },
+	{ "folded quoted string", "\"a\r\n  b\"", RFC5322_COLLAPSE, "\"a  b\"" },
+	{ "escaped quote", "\"a\\\"  b\"  c", RFC5322_COLLAPSE, "\"a\\\"  b\" c" },
+	{ "comment collapsed, its quote is ctext", "(it's  \"x)   a  b", RFC5322_COLLAPSE,
+	  "(it's \"x) a b" },
+	{ "escaped space in a comment", "(a\\  b)", RFC5322_COLLAPSE, "(a\\  b)" },
+	{ "empty", "", RFC5322_COLLAPSE, "" },
+	{ "only WSP", " \t ", RFC5322_COLLAPSE, "" },
+};
+
+static void
+unfolds_each_value(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof unfold_cases / sizeof unfold_cases[0]; i++) {
+		char out[256] = "", got[512] = "";
+		size_t len = strlen(unfold_cases[i].value), n;
+
+		n = rfc5322_unfold(unfold_cases[i].value, len, out, unfold_cases[i].flags);
+		assert_true(n <= len);
+		append_visible(got, sizeof got, out, n);
+		if (strcmp(got, unfold_cases[i].want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", unfold_cases[i].name, got,
+			    unfold_cases[i].want);
+	}
+}
+
+static void
+unfolds_in_place(void **state)
+{
+	char value[] = "Joe\r\n   User  <j@x>";
+	size_t n;
+
+	(void)state;
+	n = rfc5322_unfold(value, strlen(value), value, RFC5322_COLLAPSE);
+	assert_int_equal(n, 14);
+	assert_memory_equal(value, "Joe User <j@x>", n);
+}
+
+#define L10 "abcdefghi "
+#define L70 L10 L10 L10 L10 L10 L10 L10
+#define L69 L10 L10 L10 L10 L10 L10 "abcdefghi"
+#define W100 "0123456789012345678901234567890123456789012345678901234567890123456789" \
+    "012345678901234567890123456789"
+
+static const struct {
+	const char *name, *field, *value, *want;
+} fold_cases[] = {
+	{ "short", "From", "Joe <j@x>", "From: Joe <j@x>\\r\\n" },
+	{ "WSP at the ends dropped", "From", " \t Joe <j@x>  ", "From: Joe <j@x>\\r\\n" },
+	{ "empty", "Subject", "", "Subject:\\r\\n" },
+	{ "exactly 78", "X", L69 " 12345", "X: " L69 " 12345\\r\\n" },
+	{ "79 folds", "X", L69 " 123456", "X: " L69 "\\r\\n 123456\\r\\n" },
+	{ "folds before the run of WSP", "X", L69 " 12345 \t 67",
+	  "X: " L69 " 12345\\r\\n \t 67\\r\\n" },
+	{ "quoted string is one token", "To", "\"" L70 "\" <a@b>",
+	  "To: \"" L70 "\"\\r\\n <a@b>\\r\\n" },
+	{ "comment is folded inside", "To", "a@b (" L70 "x)",
+	  "To: a@b (" L69 "\\r\\n x)\\r\\n" },
+	{ "quote inside a comment is ctext", "To", "(\") " L70 "x",
+	  "To: (\") abcdefghi abcdefghi abcdefghi abcdefghi abcdefghi abcdefghi abcdefghi\\r\\n x\\r\\n" },
+	{ "a long token keeps its own line", "X", "a " W100 " b",
+	  "X: a\\r\\n " W100 "\\r\\n b\\r\\n" },
+	{ "a long first token stays after the colon", "X", W100 " b", "X: " W100 "\\r\\n b\\r\\n" },
+	{ "CR refused", "X", "a\rb", "" },
+	{ "LF refused", "X", "a\n b", "" },
+};
+
+static void
+folds_each_value(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof fold_cases / sizeof fold_cases[0]; i++) {
+		char out[1024], got[2048] = "";
+		size_t n = rfc5322_fold(fold_cases[i].field, fold_cases[i].value,
+		    strlen(fold_cases[i].value), out, sizeof out);
+
+		if (n > 0) {
+			assert_int_equal(strlen(out), n);
+			append_visible(got, sizeof got, out, n);
+		}
+		if (strcmp(got, fold_cases[i].want) != 0)
+			fail_msg("%s:\n got  \"%s\"\n want \"%s\"", fold_cases[i].name, got,
+			    fold_cases[i].want);
+	}
+}
+
+/* Like snprintf: the length is returned whatever the buffer; what fits is
+ * written, NUL-terminated only when all of it fit. */
+static void
+folds_like_snprintf(void **state)
+{
+	char out[8];
+
+	(void)state;
+	assert_int_equal(rfc5322_fold("From", "a@b", 3, NULL, 0), 11);
+	memset(out, '#', sizeof out);
+	assert_int_equal(rfc5322_fold("From", "a@b", 3, out, sizeof out), 11);
+	assert_memory_equal(out, "From: a@", 8);
+	assert_int_equal(rfc5322_fold("X", "a@b", 3, out, sizeof out), 8);
+	assert_memory_equal(out, "X: a@b\r\n", 8);
+}
+
+/* 998 octets is the most a line may hold: a token that fits there moves
+ * down after the colon; one that does not is an error. */
+static void
+refuses_a_token_longer_than_a_line(void **state)
+{
+	static char value[RFC5322_LINE_MAX + 2], out[2 * RFC5322_LINE_MAX];
+	size_t n;
+
+	(void)state;
+	memset(value, 'a', RFC5322_LINE_MAX - 1);
+	n = rfc5322_fold("Reply-To", value, RFC5322_LINE_MAX - 1, out, sizeof out);
+	assert_int_equal(n, strlen("Reply-To:\r\n ") + RFC5322_LINE_MAX - 1 + 2);
+	assert_memory_equal(out, "Reply-To:\r\n aaa", 15);
+	assert_int_equal(rfc5322_fold("X", value, RFC5322_LINE_MAX - 3, out, sizeof out),
+	    3 + RFC5322_LINE_MAX - 3 + 2);
+	memset(value, 'a', RFC5322_LINE_MAX);
+	assert_int_equal(rfc5322_fold("X", value, RFC5322_LINE_MAX, out, sizeof out), 0);
+	assert_int_equal(rfc5322_fold("X", "b", 1, out, sizeof out), 6);
+}
+
+/* Every line at most 78 octets when the words allow it, and unfolding gives
+ * back the value. */
+static void
+folds_and_unfolds_back(void **state)
+{
+	static const char *const words[] = { "a@b.example,", "\"Doe, Jane\"", "<jane@y.example>,",
+	    "=?UTF-8?B?SsO2cmcgTcO8bGxlcg==?=", "(a comment)", "x", "\"q  s\"", "\t" };
+	char value[4096], out[8192], back[8192];
+	unsigned seed = 1;
+
+	(void)state;
+	for (int round = 0; round < 500; round++) {
+		size_t len = 0, n, col = 0, i;
+		int nwords = 1 + round % 60;
+
+		for (int w = 0; w < nwords; w++) {
+			const char *word = words[(seed = seed * 1103515245 + 12345) >> 16 & 7];
+
+			len += (size_t)snprintf(value + len, sizeof value - len, "%s%s",
+			    w ? " " : "", word);
+		}
+		n = rfc5322_fold("Reply-To", value, len, out, sizeof out);
+		assert_true(n > 0 && n < sizeof out);
+		for (i = 0; i < n; i++) {
+			if (out[i] == '\r') {
+				assert_true(out[i + 1] == '\n');
+				assert_true(col <= RFC5322_LINE_SOFT);
+				col = 0;
+				i++;
+			} else {
+				col++;
+			}
+		}
+		/* The value again: unfolded, after "Reply-To: ", without the CRLF. */
+		n = rfc5322_unfold(out, n - 2, back, 0);
+		for (i = 0; i < len && (value[i] == ' ' || value[i] == '\t'); i++)
+			;
+		while (len > i && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+			len--;
+		if (len == i) {                 /* only WSP */
+			assert_int_equal(n, 9);
+			continue;
+		}
+		assert_int_equal(n, 10 + len - i);
+		assert_memory_equal(back, "Reply-To: ", 10);
+		assert_memory_equal(back + 10, value + i, len - i);
+	}
+}
+
 int
 main(void)
 {
@@ -300,6 +589,13 @@ main(void)
 		cmocka_unit_test(refuses_an_address_longer_than_the_limit),
 		cmocka_unit_test(takes_a_long_display_name),
 		cmocka_unit_test(handles_deeply_nested_comments),
+		cmocka_unit_test(parses_each_mailbox_list),
+		cmocka_unit_test(unfolds_each_value),
+		cmocka_unit_test(unfolds_in_place),
+		cmocka_unit_test(folds_each_value),
+		cmocka_unit_test(folds_like_snprintf),
+		cmocka_unit_test(refuses_a_token_longer_than_a_line),
+		cmocka_unit_test(folds_and_unfolds_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -149,7 +149,6 @@ static const struct {
 	{ "all parameters",              S("MAIL FROM:<a@b.example> SIZE=9 BODY=8BITMIME SMTPUTF8"), SMTP_PARSE_OK, SMTP_MAIL },
 	{ "parameters, runs of spaces",  S("MAIL FROM:<a@b.example>  SIZE=9   SMTPUTF8  "), SMTP_PARSE_OK, SMTP_MAIL },
 	{ "unknown parameter",           S("MAIL FROM:<a@b.example> FOO=bar"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
-	{ "DSN not yet",                 S("MAIL FROM:<a@b.example> RET=HDRS"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
 	{ "keyword with hyphen",         S("MAIL FROM:<a@b.example> X-FOO=1"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
 	{ "keyword starting with -",     S("MAIL FROM:<a@b.example> -SIZE=1"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
 	{ "empty keyword",               S("MAIL FROM:<a@b.example> =1"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
@@ -181,8 +180,64 @@ static const struct {
 	{ "RCPT verb only",              S("RCPT"), SMTP_PARSE_SYNTAX, SMTP_RCPT },
 	{ "RCPT TO: alone",              S("RCPT TO:"), SMTP_PARSE_SYNTAX, SMTP_RCPT },
 	{ "RCPT with SIZE",              S("RCPT TO:<joe@example.com> SIZE=1"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
-	{ "RCPT with NOTIFY (not yet)",  S("RCPT TO:<joe@example.com> NOTIFY=NEVER"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
 	{ "RCPT with SMTPUTF8",          S("RCPT TO:<joe@example.com> SMTPUTF8"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	/* DSN, MAIL: RET and ENVID (RFC 3461 §4.3, §4.4) */
+	{ "RET=FULL",                    S("MAIL FROM:<a@b.example> RET=FULL"), SMTP_PARSE_OK, SMTP_MAIL },
+	{ "RET=HDRS",                    S("MAIL FROM:<a@b.example> RET=HDRS"), SMTP_PARSE_OK, SMTP_MAIL },
+	{ "ret=hdrs lower case",         S("MAIL FROM:<> ret=hdrs"), SMTP_PARSE_OK, SMTP_MAIL },
+	{ "RET=XYZ",                     S("MAIL FROM:<a@b.example> RET=XYZ"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "RET=FULLER",                  S("MAIL FROM:<a@b.example> RET=FULLER"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "RET without value",           S("MAIL FROM:<a@b.example> RET"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "RET twice",                   S("MAIL FROM:<a@b.example> RET=FULL RET=FULL"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "RET twice, other case",       S("MAIL FROM:<a@b.example> RET=FULL ret=HDRS"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "RET on RCPT",                 S("RCPT TO:<a@b.example> RET=FULL"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "ENVID",                       S("MAIL FROM:<a@b.example> ENVID=QQ314159"), SMTP_PARSE_OK, SMTP_MAIL },
+	{ "envid lower case",            S("MAIL FROM:<a@b.example> envid=x"), SMTP_PARSE_OK, SMTP_MAIL },
+	{ "ENVID with hexchars",         S("MAIL FROM:<a@b.example> ENVID=a+2Bb+20c+3D"), SMTP_PARSE_OK, SMTP_MAIL },
+	{ "ENVID bad hexchar +ZZ",       S("MAIL FROM:<a@b.example> ENVID=+ZZ"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ENVID lower-case hex",        S("MAIL FROM:<a@b.example> ENVID=+2b"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ENVID '+' at the end",        S("MAIL FROM:<a@b.example> ENVID=ab+"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ENVID '+' and one digit",     S("MAIL FROM:<a@b.example> ENVID=ab+4"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ENVID encoded CR",            S("MAIL FROM:<a@b.example> ENVID=a+0Db"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ENVID encoded LF",            S("MAIL FROM:<a@b.example> ENVID=a+0A"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ENVID encoded DEL",           S("MAIL FROM:<a@b.example> ENVID=+7F"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ENVID encoded 8-bit",         S("MAIL FROM:<a@b.example> ENVID=+C3+A4"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ENVID empty",                 S("MAIL FROM:<a@b.example> ENVID="), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ENVID without value",         S("MAIL FROM:<a@b.example> ENVID"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ENVID twice",                 S("MAIL FROM:<a@b.example> ENVID=a ENVID=a"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ENVID on RCPT",               S("RCPT TO:<a@b.example> ENVID=a"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "every MAIL parameter",        S("MAIL FROM:<a@b.example> SIZE=9 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=e1"), SMTP_PARSE_OK, SMTP_MAIL },
+	/* DSN, RCPT: NOTIFY and ORCPT (RFC 3461 §4.1, §4.2) */
+	{ "NOTIFY=NEVER",                S("RCPT TO:<joe@example.com> NOTIFY=NEVER"), SMTP_PARSE_OK, SMTP_RCPT },
+	{ "NOTIFY all three",            S("RCPT TO:<joe@example.com> NOTIFY=SUCCESS,FAILURE,DELAY"), SMTP_PARSE_OK, SMTP_RCPT },
+	{ "NOTIFY any order",            S("RCPT TO:<joe@example.com> NOTIFY=DELAY,SUCCESS"), SMTP_PARSE_OK, SMTP_RCPT },
+	{ "notify lower case",           S("RCPT TO:<joe@example.com> notify=failure"), SMTP_PARSE_OK, SMTP_RCPT },
+	{ "NOTIFY repeated keyword",     S("RCPT TO:<joe@example.com> NOTIFY=DELAY,DELAY"), SMTP_PARSE_OK, SMTP_RCPT },
+	{ "NOTIFY=NEVER,SUCCESS",        S("RCPT TO:<joe@example.com> NOTIFY=NEVER,SUCCESS"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "NOTIFY=FAILURE,NEVER",        S("RCPT TO:<joe@example.com> NOTIFY=FAILURE,NEVER"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "NOTIFY=NEVER,NEVER",          S("RCPT TO:<joe@example.com> NOTIFY=NEVER,NEVER"), SMTP_PARSE_OK, SMTP_RCPT },
+	{ "NOTIFY=ALWAYS",               S("RCPT TO:<joe@example.com> NOTIFY=ALWAYS"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "NOTIFY trailing comma",       S("RCPT TO:<joe@example.com> NOTIFY=SUCCESS,"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "NOTIFY leading comma",        S("RCPT TO:<joe@example.com> NOTIFY=,SUCCESS"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "NOTIFY two commas",           S("RCPT TO:<joe@example.com> NOTIFY=SUCCESS,,DELAY"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "NOTIFY empty",                S("RCPT TO:<joe@example.com> NOTIFY="), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "NOTIFY without value",        S("RCPT TO:<joe@example.com> NOTIFY"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "NOTIFY twice",                S("RCPT TO:<joe@example.com> NOTIFY=DELAY NOTIFY=DELAY"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "NOTIFY on MAIL",              S("MAIL FROM:<joe@example.com> NOTIFY=NEVER"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "ORCPT",                       S("RCPT TO:<joe@example.com> ORCPT=rfc822;joe@example.com"), SMTP_PARSE_OK, SMTP_RCPT },
+	{ "ORCPT with hexchars",         S("RCPT TO:<joe@example.com> ORCPT=rfc822;joe+2Btag@example.com"), SMTP_PARSE_OK, SMTP_RCPT },
+	{ "ORCPT utf-8 type",            S("RCPT TO:<joe@example.com> ORCPT=utf-8;j\\x{F6}rg@example.com"), SMTP_PARSE_OK, SMTP_RCPT },
+	{ "ORCPT any address",           S("RCPT TO:<joe@example.com> ORCPT=x400;/G+3DJoe/S+3DPublic/"), SMTP_PARSE_OK, SMTP_RCPT },
+	{ "ORCPT with '=' (not xtext)",  S("RCPT TO:<joe@example.com> ORCPT=x400;/G=Joe/"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "ORCPT without ';'",           S("RCPT TO:<joe@example.com> ORCPT=joe@example.com"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "ORCPT empty type",            S("RCPT TO:<joe@example.com> ORCPT=;joe@example.com"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "ORCPT empty address",         S("RCPT TO:<joe@example.com> ORCPT=rfc822;"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "ORCPT type not an atom",      S("RCPT TO:<joe@example.com> ORCPT=rfc(822);joe@example.com"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "ORCPT bad xtext",             S("RCPT TO:<joe@example.com> ORCPT=rfc822;joe+ZZ@example.com"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "ORCPT encoded LF",            S("RCPT TO:<joe@example.com> ORCPT=rfc822;joe+0A@example.com"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "ORCPT twice",                 S("RCPT TO:<joe@example.com> ORCPT=rfc822;a@b ORCPT=rfc822;a@b"), SMTP_PARSE_BAD_PARAM, SMTP_RCPT },
+	{ "ORCPT on MAIL",               S("MAIL FROM:<joe@example.com> ORCPT=rfc822;a@b"), SMTP_PARSE_BAD_PARAM, SMTP_MAIL },
+	{ "NOTIFY and ORCPT",            S("RCPT TO:<joe@example.com> NOTIFY=SUCCESS ORCPT=rfc822;joe@example.com"), SMTP_PARSE_OK, SMTP_RCPT },
 	/* source routes */
 	{ "MAIL source route",           S("MAIL FROM:<@a.example,@b.example:joe@example.com>"), SMTP_PARSE_OK, SMTP_MAIL },
 	{ "RCPT source route",           S("RCPT TO:<@a.example:joe@example.com>"), SMTP_PARSE_OK, SMTP_RCPT },
@@ -302,6 +357,85 @@ fills_the_command(void **state)
 	}
 }
 
+/* What the DSN parameters leave in the command: ENVID and ORCPT as received. */
+static const struct {
+	const char *name, *line;
+	enum dsn_ret ret;
+	const char *envid;
+	unsigned notify;
+	const char *orcpt;
+} dsn_fields[] = {
+	{ "no DSN parameters", "MAIL FROM:<a@b.example> SIZE=5", DSN_RET_NONE, "", 0, "" },
+	{ "RET=FULL", "MAIL FROM:<a@b.example> RET=FULL", DSN_RET_FULL, "", 0, "" },
+	{ "ret=hdrs and ENVID", "MAIL FROM:<> ret=hdrs ENVID=a+2Bb", DSN_RET_HDRS, "a+2Bb", 0, "" },
+	{ "RCPT without parameters", "RCPT TO:<c@d.example>", DSN_RET_NONE, "", 0, "" },
+	{ "NOTIFY=NEVER", "RCPT TO:<c@d.example> NOTIFY=NEVER", DSN_RET_NONE, "",
+	    DSN_NOTIFY_NEVER, "" },
+	{ "NOTIFY list", "RCPT TO:<c@d.example> notify=Delay,success", DSN_RET_NONE, "",
+	    DSN_NOTIFY_DELAY | DSN_NOTIFY_SUCCESS, "" },
+	{ "ORCPT kept encoded", "RCPT TO:<c@d.example> ORCPT=rfc822;c+2Bx@d.example NOTIFY=FAILURE",
+	    DSN_RET_NONE, "", DSN_NOTIFY_FAILURE, "rfc822;c+2Bx@d.example" },
+};
+
+static void
+fills_the_dsn_parameters(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(dsn_fields); i++) {
+		const char *line = dsn_fields[i].line;
+		struct smtp_cmd cmd;
+		enum smtp_parse_result got = smtp_parse_command(line, strlen(line), &cmd);
+
+		if (got != SMTP_PARSE_OK)
+			fail_msg("%s: got %s, want SMTP_PARSE_OK", dsn_fields[i].name,
+			    smtp_parse_result_name(got));
+		if (cmd.ret != dsn_fields[i].ret || cmd.notify != dsn_fields[i].notify)
+			fail_msg("%s: ret %d notify %#x, want %d %#x", dsn_fields[i].name,
+			    cmd.ret, cmd.notify, dsn_fields[i].ret, dsn_fields[i].notify);
+		if (strcmp(cmd.envid, dsn_fields[i].envid) != 0 ||
+		    strcmp(cmd.orcpt, dsn_fields[i].orcpt) != 0)
+			fail_msg("%s: envid \"%s\" orcpt \"%s\", want \"%s\" \"%s\"",
+			    dsn_fields[i].name, cmd.envid, cmd.orcpt, dsn_fields[i].envid,
+			    dsn_fields[i].orcpt);
+	}
+}
+
+/* ENVID may have DSN_ENVID_MAX octets, ORCPT's value DSN_ORCPT_MAX. */
+static void
+limits_dsn_lengths(void **state)
+{
+	static const struct {
+		const char *name, *prefix;
+		size_t n;
+		enum smtp_parse_result want;
+	} limits[] = {
+		{ "ENVID of 100", "MAIL FROM:<a@b.example> ENVID=", DSN_ENVID_MAX, SMTP_PARSE_OK },
+		{ "ENVID of 101", "MAIL FROM:<a@b.example> ENVID=", DSN_ENVID_MAX + 1,
+		    SMTP_PARSE_BAD_PARAM },
+		{ "ORCPT of 500", "RCPT TO:<a@b.example> ORCPT=rfc822;", DSN_ORCPT_MAX - 7,
+		    SMTP_PARSE_OK },
+		{ "ORCPT of 501", "RCPT TO:<a@b.example> ORCPT=rfc822;", DSN_ORCPT_MAX - 6,
+		    SMTP_PARSE_BAD_PARAM },
+	};
+	char line[SMTP_LINE_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < N(limits); i++) {
+		size_t n = (size_t)snprintf(line, sizeof line, "%s", limits[i].prefix);
+		struct smtp_cmd cmd;
+		enum smtp_parse_result got;
+
+		memset(line + n, 'x', limits[i].n);
+		got = smtp_parse_command(line, n + limits[i].n, &cmd);
+		if (got != limits[i].want)
+			fail_msg("%s: got %s, want %s", limits[i].name, smtp_parse_result_name(got),
+			    smtp_parse_result_name(limits[i].want));
+		if (got == SMTP_PARSE_OK && strlen(cmd.envid) + strlen(cmd.orcpt) !=
+		    limits[i].n + (cmd.orcpt[0] ? 7 : 0))
+			fail_msg("%s: value not kept whole", limits[i].name);
+	}
+}
+
 /* Boundaries built at run time: "MAIL FROM:<" + route + local "@" domain ">"
  * + tail, with local and domain of the given lengths. */
 static const struct {
@@ -359,8 +493,10 @@ static const struct {
 	{ "HELO usage",     "HELO",                "501 5.5.4 Syntax: HELO hostname" },
 	{ "EHLO usage",     "EHLO",                "501 5.5.4 Syntax: EHLO hostname" },
 	{ "MAIL usage",     "MAIL FROM:joe@example.com",
-	    "501 5.5.4 Syntax: MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]" },
-	{ "RCPT usage",     "RCPT TO:joe@example.com", "501 5.5.4 Syntax: RCPT TO:<address>" },
+	    "501 5.5.4 Syntax: MAIL FROM:<address> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]"
+	    " [RET=FULL|HDRS] [ENVID=xtext]" },
+	{ "RCPT usage",     "RCPT TO:joe@example.com", "501 5.5.4 Syntax: RCPT TO:<address>"
+	    " [NOTIFY=NEVER|SUCCESS,FAILURE,DELAY] [ORCPT=addr-type;xtext]" },
 	{ "DATA usage",     "DATA now",            "501 5.5.4 Syntax: DATA takes no argument" },
 	{ "RSET usage",     "RSET now",            "501 5.5.4 Syntax: RSET takes no argument" },
 	{ "QUIT usage",     "QUIT now",            "501 5.5.4 Syntax: QUIT takes no argument" },
@@ -377,6 +513,10 @@ static const struct {
 	    "555 5.5.4 Unsupported or malformed MAIL FROM parameter" },
 	{ "RCPT bad param", "RCPT TO:<joe@example.com> FOO",
 	    "555 5.5.4 Unsupported or malformed RCPT TO parameter" },
+	{ "bad NOTIFY",     "RCPT TO:<joe@example.com> NOTIFY=NEVER,SUCCESS",
+	    "555 5.5.4 Unsupported or malformed RCPT TO parameter" },
+	{ "bad ENVID",      "MAIL FROM:<> ENVID=+ZZ",
+	    "555 5.5.4 Unsupported or malformed MAIL FROM parameter" },
 };
 
 static void
@@ -474,6 +614,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parses_each_case),
 		cmocka_unit_test(fills_the_command),
+		cmocka_unit_test(fills_the_dsn_parameters),
+		cmocka_unit_test(limits_dsn_lengths),
 		cmocka_unit_test(checks_path_lengths),
 		cmocka_unit_test(replies_to_each_error),
 		cmocka_unit_test(replies_are_well_formed),
