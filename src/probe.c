@@ -98,7 +98,10 @@ probe_main(const struct config *cfg, int argc, char **argv)
 		fputs("usage: mailredir probe [ROUTE]\n", stderr);
 		return 64;
 	}
+	/* without a name: the default route, else the first one */
 	route = argc == 2 ? config_find_route(cfg, argv[1]) : config_default_route(cfg);
+	if (route == NULL && argc == 1 && cfg->nroutes > 0)
+		route = &cfg->routes[0];
 	if (route == NULL) {
 		if (argc == 2)
 			fprintf(stderr, "mailredir: there is no [route %s] in %s\n", argv[1], cfg->path);

@@ -438,6 +438,7 @@ class Relay:
         self.listen = None           # list of "ADDR:PORT" strings; None = one v4 port
         self.settings = {}
         self.extra = ""
+        self.serve_args = []         # more `serve` options, e.g. ["--proxy"]
         self.proc = None
         self.log_lines = []
         self._log_cond = threading.Condition()
@@ -521,7 +522,7 @@ class Relay:
             self.log_lines.append(f"=== test rig: starting {BIN} serve (instance {len(self.exit_codes) + 1})")
             mark += 1
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--foreground", "-c", self.conf],
+            [BIN, "serve", "--foreground", *self.serve_args, "-c", self.conf],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=base_env(), cwd=self.dir)
         self._reader = threading.Thread(target=self._read_log, args=(self.proc,), daemon=True)
