@@ -259,3 +259,36 @@ def test_dsn_parameters_reach_a_gateway_that_offers_dsn(dsn_gateway, relay):
     # the gateway reports success itself: no "relayed" report from us
     time.sleep(1.0)
     assert "notification" not in relay.log_text()
+
+
+def test_a_real_gateways_550_at_rcpt_comes_back_as_a_report_through_it(relay):
+    """Postfix refuses one recipient at RCPT (an access map); the report
+    goes back to the sender through the same Postfix, to its capture."""
+    refused = "gone@ext.example"
+    g = Gateway(users={"joe@isp.example": "Dsn-pass-3k"}, main={
+        "smtpd_recipient_restrictions":
+            f"check_recipient_access inline:{{ {{ {refused} = 550 5.1.1 mailbox {refused} is gone }} }}"})
+    try:
+        g.start()
+        relay.extra = g.route(user="joe@isp.example", reply_timeout="5s")
+        relay.start()
+        ok = f"ok-{new_token()[:8]}@ext.example"
+        qid, _, token = submit(relay, [ok, refused], mail_params=" ENVID=real+2Dgw")
+        g.wait_for_message(rcpt=ok)
+        report = g.wait_for_message(rcpt=SENDER)
+        assert report.mail_from == ""
+        m, ps, blocks = parts(report.original)
+        assert blocks[0]["Original-Envelope-Id"] == "real-gw"
+        assert [b["Final-Recipient"] for b in blocks[1:]] == [f"rfc822; {refused}"]
+        assert blocks[1]["Action"] == "failed" and blocks[1]["Status"] == "5.1.1"
+        assert blocks[1]["Diagnostic-Code"].startswith("smtp; 550 5.1.1 ")
+        assert f"mailbox {refused} is gone" in blocks[1]["Diagnostic-Code"]
+        assert f"Message-ID: <{token}@lan.example>" in ps[2].get_payload()
+        e = wait_state(relay, qid, lambda e: e and e["state"] == "failed")
+        assert {r["address"]: r["status"] for r in e["recipients"]} == {ok: "sent",
+                                                                        refused: "failed"}
+    finally:
+        problems = g.stop()
+        print(f"--- maillog\n{g.log()[-5000:]}")
+        g.remove()
+    assert not problems, problems

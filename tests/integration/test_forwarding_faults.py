@@ -131,7 +131,7 @@ def test_mixed_rcpt_replies_give_each_recipient_its_own_status_and_only_open_one
                                          full: "452 4.2.2 mailbox full",
                                          nobody: "550 5.1.1 no such user"}))
     relay.extra = peer_route(peer)
-    relay.start(**NO_RETRY)
+    relay.start(**NO_RETRY, bounce="none")  # no report to the peer: sessions are counted
     qid, content, token = submit(relay, [ok, later, full, nobody])
     for r, status in ((ok, "sent"), (later, "deferred"), (full, "deferred"), (nobody, "failed")):
         wait_delivery(relay, qid, r, status=status, attempts=1)
@@ -166,7 +166,7 @@ def test_mixed_rcpt_replies_give_each_recipient_its_own_status_and_only_open_one
 def test_a_552_after_the_final_dot_fails_the_message_and_keeps_it(make_fault_peer, relay):
     peer = make_fault_peer(Script(data_end="552 5.3.4 Message size exceeds fixed limit"))
     relay.extra = peer_route(peer)
-    relay.start(**NO_RETRY)
+    relay.start(**NO_RETRY, bounce="none")  # no report to the peer: sessions are counted
     rcpt = unique_rcpt("big")
     qid, content, token = submit(relay, [rcpt])
     d = wait_delivery(relay, qid, rcpt, status="failed")
