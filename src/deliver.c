@@ -262,6 +262,42 @@ upcase(char *s)
 	return s;
 }
 
+/* The DSN parameters the client gave, for a share's recipients (smtp_client
+ * sends them when the gateway offers DSN). */
+struct share_dsn {
+	char (*notify)[DSN_NOTIFY_TEXT_MAX];
+	const char **notify_of, **orcpt_of;
+};
+
+static void
+share_dsn_fill(struct share_dsn *d, const struct envelope *env, const struct route_share *share,
+    struct smtp_message *m)
+{
+	d->notify = xcalloc(share->n, sizeof *d->notify);
+	d->notify_of = xcalloc(share->n, sizeof *d->notify_of);
+	d->orcpt_of = xcalloc(share->n, sizeof *d->orcpt_of);
+	for (size_t k = 0; k < share->n; k++) {
+		const struct envelope_rcpt *r = &env->rcpts[share->index[k]];
+
+		if (r->notify != 0)
+			d->notify_of[k] = upcase(dsn_notify_format(r->notify, d->notify[k],
+			    sizeof d->notify[k]));
+		d->orcpt_of[k] = r->orcpt;
+	}
+	m->notify = d->notify_of;
+	m->orcpt = d->orcpt_of;
+	m->ret = env->ret == DSN_RET_FULL ? "FULL" : env->ret == DSN_RET_HDRS ? "HDRS" : NULL;
+	m->envid = env->envid;
+}
+
+static void
+share_dsn_free(struct share_dsn *d)
+{
+	free(d->notify);
+	free(d->notify_of);
+	free(d->orcpt_of);
+}
+
 /* Send one route's share; the outcomes go into out[k] for share->rcpts[k]. */
 static void
 send_share(const struct config *cfg, struct route_share *share, struct spool_msg *msg,
@@ -272,6 +308,7 @@ send_share(const struct config *cfg, struct route_share *share, struct spool_msg
 	const struct route *route = share->rs->route;
 	int fd = spool_msg_content_fd(msg);
 	struct identity_header head;
+	struct share_dsn dsn;
 	struct smtp_message m = {
 		.envelope_from = deliver_envelope_from(route, env->sender),
 		.rcpts = share->rcpts, .nrcpts = share->n,
@@ -279,22 +316,7 @@ send_share(const struct config *cfg, struct route_share *share, struct spool_msg
 		.eight_bit = env->body == BODY_8BITMIME, .smtputf8 = env->smtputf8,
 	};
 
-	char (*notify)[DSN_NOTIFY_TEXT_MAX] = xcalloc(share->n, sizeof *notify);
-	const char **notify_of = xcalloc(share->n, sizeof *notify_of);
-	const char **orcpt_of = xcalloc(share->n, sizeof *orcpt_of);
-
-	/* DSN parameters as the client gave them (sent when the gateway offers DSN) */
-	for (size_t k = 0; k < share->n; k++) {
-		const struct envelope_rcpt *r = &env->rcpts[share->index[k]];
-
-		if (r->notify != 0)
-			notify_of[k] = upcase(dsn_notify_format(r->notify, notify[k], sizeof notify[k]));
-		orcpt_of[k] = r->orcpt;
-	}
-	m.notify = notify_of;
-	m.orcpt = orcpt_of;
-	m.ret = env->ret == DSN_RET_FULL ? "FULL" : env->ret == DSN_RET_HDRS ? "HDRS" : NULL;
-	m.envid = env->envid;
+	share_dsn_fill(&dsn, env, share, &m);
 	route_header(route, env, fd, share->rcpts, share->n, &head);
 	if (head.head != NULL) {
 		m.head = head.head;
@@ -304,9 +326,7 @@ send_share(const struct config *cfg, struct route_share *share, struct spool_msg
 	}
 	send_message(cfg, share->rs, trace, &m, out, whole, info);
 	identity_header_free(&head);
-	free(notify);
-	free(notify_of);
-	free(orcpt_of);
+	share_dsn_free(&dsn);
 }
 
 /* The reply the message as a whole shows (queue's last error): one that
@@ -342,10 +362,11 @@ record_share(struct envelope *env, const struct route_share *share,
 
 /* Split the open recipients by route: shares[i] for sessions[i]; those no
  * route takes keep their status, with the reason as their reply.  Returns
- * how many have no route. */
+ * how many have no route.  With `only`, the other routes' recipients (and
+ * those without a route) are left as they are. */
 static size_t
 split_by_route(const struct config *cfg, struct route_session *sessions, struct envelope *env,
-    struct route_share *shares)
+    struct route_share *shares, const struct route *only)
 {
 	size_t unrouted = 0;
 
@@ -364,6 +385,8 @@ split_by_route(const struct config *cfg, struct route_session *sessions, struct 
 		if (!rcpt_open(r))
 			continue;
 		route = route_select(cfg, env->route, env->sender, r->address, why, sizeof why);
+		if (only != NULL && route != only)
+			continue;
 		if (route == NULL) {
 			char *text = xasprintf("no route: %s", why);
 
@@ -388,6 +411,7 @@ struct deliver_session {
 	struct spool *spool;
 	const struct netio_trace *trace;
 	struct route_session *sessions;   /* one per route, in config order */
+	const struct route *only;         /* flush ROUTE: that route's recipients alone */
 	char **reports;                   /* reports queued by this session's runs */
 	size_t nreports, reports_cap;
 };
@@ -471,7 +495,13 @@ attempt(struct deliver_session *ds, struct spool_msg *msg, enum deliver_mode mod
 
 	for (size_t i = 0; i < env->nrcpts; i++)
 		st[i].was_open = rcpt_open(&env->rcpts[i]);
-	unrouted = split_by_route(cfg, ds->sessions, env, shares);
+	unrouted = split_by_route(cfg, ds->sessions, env, shares, ds->only);
+	if (ds->only != NULL && shares[ds->only - cfg->routes].n == 0) {
+		/* nothing for this route: the message is not touched */
+		line->result = RESULT_QUEUE;
+		line->next_try = env->next_try;
+		goto out;
+	}
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct smtp_outcome whole = { DELIVERY_DEFERRED, STEP_CONNECT, true, "" };
 
@@ -483,7 +513,6 @@ attempt(struct deliver_session *ds, struct spool_msg *msg, enum deliver_mode mod
 			st[shares[i].index[k]].plain_gateway = !info[i].caps.dsn;
 		attempted = true;
 	}
-	free(out);
 	now = time(NULL);
 	if (attempted) {
 		env->attempts++;
@@ -515,6 +544,8 @@ attempt(struct deliver_session *ds, struct spool_msg *msg, enum deliver_mode mod
 		    to == SPOOL_FAILED ? RESULT_FAILED : RESULT_QUEUE;
 		line->next_try = to == SPOOL_QUEUE ? env->next_try : 0;
 	}
+out:
+	free(out);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		free(shares[i].rcpts);
 		free(shares[i].index);
@@ -772,7 +803,8 @@ deliver_session_free(struct deliver_session *ds)
 
 int
 deliver_run(const struct config *cfg, struct spool *spool, const char *const *ids, size_t nids,
-    bool force, struct deliver_stats *stats, const struct netio_trace *trace, struct err *err)
+    bool force, const struct route *only, struct deliver_stats *stats,
+    const struct netio_trace *trace, struct err *err)
 {
 	struct deliver_session *ds;
 	char **listed = NULL;
@@ -785,6 +817,7 @@ deliver_run(const struct config *cfg, struct spool *spool, const char *const *id
 		nids = nlisted;
 	}
 	ds = deliver_session_new(cfg, spool, trace);
+	ds->only = only;
 	deliver_session_run(ds, ids, nids, force ? DELIVER_FORCE : DELIVER_DUE, stats);
 	/* Reports the run queued go out in the same run: a flush leaves nothing
 	 * behind that it could send. */

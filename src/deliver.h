@@ -53,12 +53,15 @@ struct deliver_stats {
 };
 
 /* Deliver messages: the given IDs, or (ids == NULL) every message in queue/
- * that is due — all of them when `force` (flush ignores back-off).  Messages
- * of one route share one session.  The counters in *stats are reset; its
+ * that is due — all of them when `force` (flush ignores back-off).  With
+ * `only` (flush ROUTE), only recipients that route takes are tried; the
+ * rest of a message is left as it is.  Messages of one route share one
+ * session.  The counters in *stats are reset; its
  * report callback (set by the caller) hears about each message.  0, or -1
  * when the spool could not be read (err). */
 int deliver_run(const struct config *, struct spool *, const char *const *ids, size_t nids,
-    bool force, struct deliver_stats *, const struct netio_trace *, struct err *);
+    bool force, const struct route *only, struct deliver_stats *, const struct netio_trace *,
+    struct err *);
 
 /* The same with the route's gateway session kept between runs (a
  * worker's life): deliver_session_run tries the given IDs like deliver_run,

@@ -207,7 +207,7 @@ cmd_deliver(const char *path_option, int argc, char **argv)
 		    STDIN_FILENO) < 0)
 			rc = 75;
 	} else if (deliver_run(cfg, spool, (const char *const *)argv + i, (size_t)(argc - i), force,
-	    &stats, cfg->log_level >= LOG_LEVEL_DEBUG ? &trace : NULL, &err) < 0) {
+	    NULL, &stats, cfg->log_level >= LOG_LEVEL_DEBUG ? &trace : NULL, &err) < 0) {
 		log_err("deliver: %s", err.msg);
 		rc = 75;
 	}

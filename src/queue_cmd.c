@@ -797,6 +797,7 @@ queue_cmd_flush(const struct config *cfg, int argc, char **argv)
 	struct spool *sp = NULL;
 	struct err err = { "" };
 	struct deliver_stats stats = { .report = NULL };
+	const struct route *only = NULL;
 	size_t due = 0;
 	int imported = 0, rc = EX_OK;
 
@@ -804,7 +805,7 @@ queue_cmd_flush(const struct config *cfg, int argc, char **argv)
 		fputs("usage: mailredir flush [ROUTE]\n", stderr);
 		return EX_USAGE;
 	}
-	if (argc == 2 && config_find_route(cfg, argv[1]) == NULL) {
+	if (argc == 2 && (only = config_find_route(cfg, argv[1])) == NULL) {
 		warn("there is no [route %s] in %s", argv[1], cfg->path);
 		return EX_USAGE;
 	}
@@ -815,7 +816,9 @@ queue_cmd_flush(const struct config *cfg, int argc, char **argv)
 		puts("queue is empty");
 		return output_status(EX_OK);
 	}
-	if (cfg->nroutes > 0 && flush_through_daemon(cfg, &rc) == 0) {
+	/* One route is flushed here even with a daemon running: the daemon's
+	 * workers and this process share the spool's locks. */
+	if (cfg->nroutes > 0 && only == NULL && flush_through_daemon(cfg, &rc) == 0) {
 		spool_close(sp);
 		return output_status(rc);
 	}
@@ -830,7 +833,7 @@ queue_cmd_flush(const struct config *cfg, int argc, char **argv)
 		}
 	}
 	if (cfg->nroutes > 0 && spool_writable(sp) &&
-	    deliver_run(cfg, sp, NULL, 0, true, &stats, NULL, &err) < 0) {
+	    deliver_run(cfg, sp, NULL, 0, true, only, &stats, NULL, &err) < 0) {
 		warn("%s", err.msg);
 		rc = EX_TEMPFAIL;
 	} else if (stats.messages > 0)

@@ -359,3 +359,35 @@ def test_a_bad_from_map_is_a_configuration_error_with_its_line(relay, tmp_path):
     r = relay.cli("check")
     assert r.returncode == 78, r
     assert f"{fmap}:2:" in r.err, r.err
+
+
+def test_flush_route_tries_only_that_routes_recipients(relay):
+    """Two routes, one message split across them, queued with no daemon:
+    `flush b` sends b's share alone; a plain flush then sends the rest."""
+    from fault_peer import FaultPeer, Script
+    from test_forwarding_helpers import peer_route
+    pa, pb = FaultPeer(Script()), FaultPeer(Script())
+    pa.start()
+    pb.start()
+    try:
+        relay.extra = peer_route(pa, name="a") + peer_route(pb, name="b", domains="dogers.com")
+        relay.init_spool()
+        t = tag()
+        ra, rb = f"x-{t}@ext.example", f"y-{t}@dogers.com"
+        r = run_bin(["-c", relay.conf, "sendmail", "-f", SENDER, ra, rb],
+                    input=message(to=ra)[0])
+        assert r.returncode == 0, r
+        f = relay.cli("flush", "b")
+        assert f.returncode == 75, f                 # a's share is still queued
+        assert pb.wait_for(rcpt=rb).rcpt_tos == [rb]
+        assert not pa.sessions
+        (e,) = relay.messages().values()
+        assert rcpt_status(e) == {ra: ("pending", None), rb: ("sent", rcpt_status(e)[rb][1])}
+        assert relay.cli("flush", "nosuch").returncode == 64
+        f = relay.cli("flush")
+        assert f.returncode == 0, f
+        assert pa.wait_for(rcpt=ra).rcpt_tos == [ra]
+        assert len([m for m in pb.messages if rb in m.rcpt_tos]) == 1
+    finally:
+        pa.stop()
+        pb.stop()
