@@ -1420,9 +1420,12 @@ load_from_map(struct loader *ld, struct route *r, int line)
 		return;
 	}
 	if (identity_map_parse(text, len, r->from_map_file, &r->from_map, &err) < 0) {
-		for (char *nl = strchr(err.msg, '\n'); nl != NULL; nl = strchr(nl, '\n'))
-			*nl = ';';
-		problem(ld, line, "from-map: %s", err.msg);
+		/* one problem per bad line of the map, each naming its own line */
+		for (char *p = err.msg, *nl; *p != '\0'; p = nl != NULL ? nl + 1 : p + strlen(p)) {
+			if ((nl = strchr(p, '\n')) != NULL)
+				*nl = '\0';
+			problem(ld, line, "from-map: %s", p);
+		}
 	}
 	free(text);
 }

@@ -231,7 +231,9 @@ route_header(const struct route *route, const struct envelope *env, int content_
 {
 	enum identity_mode mode = IDENTITY_REWRITE;
 	const char *address = NULL;
-	size_t len = env->size < IDENTITY_HEADER_MAX ? (size_t)env->size : IDENTITY_HEADER_MAX;
+	/* one octet more than the limit: a header that does not end within it
+	 * is then refused, not taken as a complete header cut short */
+	size_t len = env->size <= IDENTITY_HEADER_MAX ? (size_t)env->size : IDENTITY_HEADER_MAX + 1;
 	struct err err = { "" };
 	char *content;
 	ssize_t got;

@@ -42,6 +42,9 @@ struct identity_header {
 
 /* Give the header of content[0..len) (a stored message: CRLF line ends; bare
  * LF is taken as a line end too) the identity `address` (local@domain, ASCII).
+ * content is the whole message or at least its first IDENTITY_HEADER_MAX + 1
+ * octets: in a shorter prefix a header cut by the read would look like a
+ * message without a body, and the cut line like its last field.
  * Returns 1 with *out filled when the header changes: send out->head, then
  * content + out->body_offset.  Returns 0 when nothing changes (*out is
  * zeroed): the only From: field holds exactly `address` (local part compared

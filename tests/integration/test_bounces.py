@@ -276,6 +276,7 @@ def test_a_real_gateways_550_at_rcpt_comes_back_as_a_report_through_it(relay):
         qid, _, token = submit(relay, [ok, refused], mail_params=" ENVID=real+2Dgw")
         g.wait_for_message(rcpt=ok)
         report = g.wait_for_message(rcpt=SENDER)
+        print(f"--- the report as the capture received it\n{report.data.decode()}")
         assert report.mail_from == ""
         m, ps, blocks = parts(report.original)
         assert blocks[0]["Original-Envelope-Id"] == "real-gw"
