@@ -679,14 +679,6 @@ scheduler_proxy(struct scheduler *s, const char *id, scheduler_proxy_fn *fn, voi
 }
 
 void
-scheduler_proxy_cancel(struct scheduler *s, void *arg)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (s->entries[i].proxy != NULL && s->entries[i].proxy_arg == arg)
-			s->entries[i].proxy = NULL;
-}
-
-void
 scheduler_rescan(struct scheduler *s)
 {
 	load_index(s);

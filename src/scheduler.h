@@ -29,14 +29,15 @@ int scheduler_new(struct event_base *, struct spool *, const char *config_path, 
 void scheduler_set_config(struct scheduler *, const struct config *);
 /* A message was just queued: try it now. */
 void scheduler_add(struct scheduler *, const char *id);
-/* Proxy mode: deliver this just-queued message now; fn(arg, line) is
- * called once with the worker's report (deliver.h), or RESULT_QUEUE when
- * it could not be tried (no route, no worker, the worker died, shutdown).
- * The answer may come during this call.  scheduler_proxy_cancel: the
- * client went away; the message is delivered all the same. */
+/* Proxy mode: deliver this just-committed message now (before messages
+ * merely due); fn(arg, line) is called once with the worker's report
+ * (deliver.h), or RESULT_QUEUE when it could not be tried (no route, no
+ * worker, the worker died, shutdown).  The answer may come during this
+ * call.  Call it before the message's scheduler_add (the committer runs
+ * the commit's callback before its queued hook), so that no worker takes
+ * it as merely due. */
 typedef void scheduler_proxy_fn(void *arg, const struct deliver_line *);
 void scheduler_proxy(struct scheduler *, const char *id, scheduler_proxy_fn *, void *arg);
-void scheduler_proxy_cancel(struct scheduler *, void *arg);
 
 /* Re-read the spool (queue commands changed it) and deliver what is due. */
 void scheduler_rescan(struct scheduler *);

@@ -38,6 +38,11 @@ envelope_from_is_the_routes_account_when_set(void **state)
 	assert_string_equal(deliver_envelope_from(&with, "alice@lan.example"), "joe@isp.example");
 	assert_string_equal(deliver_envelope_from(&without, "alice@lan.example"), "alice@lan.example");
 	assert_string_equal(deliver_envelope_from(NULL, ""), "");
+	/* a report keeps <>, unless the route has bounce-from */
+	assert_string_equal(deliver_envelope_from(&with, ""), "");
+	with.bounce_from = "bounces@isp.example";
+	assert_string_equal(deliver_envelope_from(&with, ""), "bounces@isp.example");
+	assert_string_equal(deliver_envelope_from(&with, "a@lan.example"), "joe@isp.example");
 }
 
 static void
