@@ -82,7 +82,8 @@ def test_a_message_past_max_age_fails_and_is_kept_with_the_reason(make_fault_pee
     e = wait_state(relay, qid, lambda e: e and e["state"] == "failed", timeout=20,
                    what="failed after max-age")
     took = time.monotonic() - t0
-    assert 2.5 <= took < 10, took
+    # the envelope keeps whole seconds: max-age 3s may be reached after 2.0 s
+    assert 2.0 <= took < 10, took
     status, reply = rcpt_status(e)[rcpt]
     assert status == "failed" and "max-age" in reply and "421" in reply, e
     assert e["next_try"] is None
