@@ -83,6 +83,7 @@ enum key_type {
 	T_CIDRS,     /* space-separated CIDR blocks; accumulates */
 	T_RETRY,     /* space-separated durations, each min..max */
 	T_HOSTPORT,  /* host[:port] into a string and a uint16_t (aux) */
+	T_LOGIN_URL, /* pop3|pop3s|imap|imaps://host[:port] into a struct login_url */
 };
 
 enum key_flag {
@@ -128,7 +129,8 @@ enum key_id {
 	K_PASSWORD, K_AUTH, K_ENVELOPE_FROM, K_ALLOW_PLAINTEXT_AUTH,
 	K_OAUTH_TOKEN_COMMAND, K_CONNECT_TIMEOUT, K_REPLY_TIMEOUT,
 	K_DOMAINS, K_SENDERS, K_HEADER_FROM, K_FROM_MAP, K_BOUNCE, K_BOUNCE_FROM,
-	K_DELAY_WARNING,
+	K_DELAY_WARNING, K_LOGIN_BEFORE_SMTP, K_LOGIN_USER, K_LOGIN_PASSWORD_FILE,
+	K_LOGIN_PASSWORD_COMMAND, K_LOGIN_DELAY, K_LOGIN_VALID, K_LOGIN_TLS,
 	K_COUNT
 };
 
@@ -142,6 +144,10 @@ static const struct name_value log_levels[] = {
 
 static const struct name_value header_from_modes[] = {
 	{ "keep", HEADER_FROM_KEEP }, { "rewrite", HEADER_FROM_REWRITE }, { NULL, 0 },
+};
+
+static const struct name_value login_tls_modes[] = {
+	{ "required", LOGIN_TLS_REQUIRED }, { "none", LOGIN_TLS_NONE }, { NULL, 0 },
 };
 
 static const struct name_value tls_modes[] = {
@@ -241,6 +247,20 @@ static const struct key keys[K_COUNT] = {
 		.check = check_address },
 	[K_DELAY_WARNING] = { KEY("delay-warning", T_DURATION, GLOBAL(delay_warning_ms),
 		ROUTE(delay_warning_ms)), .def = "4h", RANGE(0, 365 * DAY) },
+	/* checked together in check_login */
+	[K_LOGIN_BEFORE_SMTP] = { KEY("login-before-smtp", T_LOGIN_URL, NOWHERE,
+		ROUTE(login)) },
+	[K_LOGIN_USER] = { KEY("login-user", T_STRING, NOWHERE, ROUTE(login_user)) },
+	[K_LOGIN_PASSWORD_FILE] = { KEY("login-password-file", T_PATH, NOWHERE,
+		ROUTE(login_password_file)) },
+	[K_LOGIN_PASSWORD_COMMAND] = { KEY("login-password-command", T_STRING, NOWHERE,
+		ROUTE(login_password_command)) },
+	[K_LOGIN_DELAY] = { KEY("login-delay", T_DURATION, NOWHERE, ROUTE(login_delay_ms)),
+		.def = "0", RANGE(0, 10 * MIN) },
+	[K_LOGIN_VALID] = { KEY("login-valid", T_DURATION, NOWHERE, ROUTE(login_valid_ms)),
+		.def = "0", RANGE(0, DAY) },
+	[K_LOGIN_TLS] = { KEY("login-tls", T_ENUM, NOWHERE, ROUTE(login_tls)),
+		.def = "required", .names = login_tls_modes },
 };
 
 /* listen flags: recognised, but this version serves none of them yet. */
@@ -928,6 +948,45 @@ set_hostport(struct value *v, const char *text)
 	return 0;
 }
 
+static void
+clear_login_url(const struct key *k, void *obj, const struct place *at)
+{
+	struct login_url *u = field(obj, at->off);
+
+	(void)k;
+	free(u->host);
+	memset(u, 0, sizeof *u);
+}
+
+/* "pop3s://pop.isp.example", "imap://[2001:db8::1]:1143". */
+static int
+set_login_url(struct value *v, const char *text)
+{
+	static const struct { const char *scheme; enum login_proto proto; uint16_t port; } schemes[] = {
+		{ "pop3://", LOGIN_POP3, 110 }, { "pop3s://", LOGIN_POP3S, 995 },
+		{ "imap://", LOGIN_IMAP, 143 }, { "imaps://", LOGIN_IMAPS, 993 },
+	};
+	char host[SMARTHOST_MAX];
+
+	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+		struct login_url *u = field(v->obj, v->at->off);
+		size_t n = strlen(schemes[i].scheme);
+		uint16_t port;
+
+		if (strncasecmp(text, schemes[i].scheme, n) != 0)
+			continue;
+		if (netaddr_parse_hostport(text + n, schemes[i].port, host, sizeof host, &port) < 0)
+			break;
+		clear_login_url(v->key, v->obj, v->at);
+		u->proto = schemes[i].proto;
+		u->host = xstrdup(host);
+		u->port = port;
+		return 0;
+	}
+	return bad(v, "'%.*s%s' is not pop3://, pop3s://, imap:// or imaps:// with HOST[:PORT], "
+	    "such as pop3s://pop.isp.example", SHOWN(text));
+}
+
 static const struct type {
 	int (*set)(struct value *, const char *text);
 	void (*clear)(const struct key *, void *obj, const struct place *);
@@ -945,6 +1004,7 @@ static const struct type {
 	[T_CIDRS]    = { set_cidrs,    clear_array,    true },
 	[T_RETRY]    = { set_retry,    clear_array,    false },
 	[T_HOSTPORT] = { set_hostport, clear_hostport, false },
+	[T_LOGIN_URL] = { set_login_url, clear_login_url, false },
 };
 
 /* Free everything the table says obj (a struct config or a struct route)
@@ -1430,6 +1490,37 @@ load_from_map(struct loader *ld, struct route *r, int line)
 	free(text);
 }
 
+/* The login-* keys belong to login-before-smtp; its secret follows the
+ * rules of the route's own. */
+static void
+check_login(struct loader *ld, const struct route *r, const int *lines)
+{
+	static const enum key_id with[] = {
+		K_LOGIN_USER, K_LOGIN_PASSWORD_FILE, K_LOGIN_PASSWORD_COMMAND, K_LOGIN_DELAY,
+		K_LOGIN_VALID, K_LOGIN_TLS,
+	};
+
+	if (lines[K_LOGIN_BEFORE_SMTP] == 0) {
+		for (size_t i = 0; i < sizeof with / sizeof with[0]; i++)
+			if (lines[with[i]] != 0)
+				problem(ld, lines[with[i]], "%s needs login-before-smtp in route %s",
+				    keys[with[i]].name, r->name);
+		return;
+	}
+	if (r->login.proto == LOGIN_NONE)
+		return;                      /* a bad value: already reported */
+	if (lines[K_LOGIN_PASSWORD_FILE] != 0 && lines[K_LOGIN_PASSWORD_COMMAND] != 0)
+		both(ld, r, K_LOGIN_PASSWORD_FILE, K_LOGIN_PASSWORD_COMMAND, lines);
+	if (r->login_password_file != NULL)
+		check_password_file(ld, lines[K_LOGIN_PASSWORD_FILE], r->login_password_file);
+	if (r->login_user == NULL && r->user == NULL)
+		problem(ld, lines[K_LOGIN_BEFORE_SMTP], "login-before-smtp needs a user: set "
+		    "login-user (or user) in route %s", r->name);
+	/* Until the POP3/IMAP client is in: refused, never silently ignored. */
+	problem(ld, lines[K_LOGIN_BEFORE_SMTP], "login-before-smtp is not supported by this "
+	    "version yet; remove it from route %s", r->name);
+}
+
 static void
 check_route(struct loader *ld, size_t i)
 {
@@ -1460,6 +1551,7 @@ check_route(struct loader *ld, size_t i)
 		    "route %s", r->name);
 	if (r->from_map_file != NULL)
 		load_from_map(ld, r, lines[K_FROM_MAP]);
+	check_login(ld, r, lines);
 }
 
 /* Problems in line order (stable: a line's problems in the order found),

@@ -43,6 +43,16 @@ struct listen_addr {
 enum tls_mode { TLS_MODE_DEFAULT, TLS_MODE_STARTTLS, TLS_MODE_TLS, TLS_MODE_NONE };
 enum header_from { HEADER_FROM_KEEP, HEADER_FROM_REWRITE };
 
+/* login-before-smtp = pop3://host[:port] | pop3s:// | imap:// | imaps://
+ * (POP-/IMAP-before-SMTP); default ports 110, 995, 143, 993. */
+enum login_proto { LOGIN_NONE, LOGIN_POP3, LOGIN_POP3S, LOGIN_IMAP, LOGIN_IMAPS };
+struct login_url {
+	enum login_proto proto;        /* LOGIN_NONE: not set */
+	char *host;                    /* without brackets */
+	uint16_t port;
+};
+enum login_tls { LOGIN_TLS_REQUIRED, LOGIN_TLS_NONE };
+
 struct identity_map;     /* identity.h: a parsed from-map */
 
 /* Retry schedule: steps (e.g. 1m 5m 15m 1h), then every `max_ms`, until
@@ -93,6 +103,14 @@ struct route {
 	char *bounce;                  /* NULL: to the sender; "none"; or one address */
 	char *bounce_from;             /* envelope sender of bounces; NULL: <> */
 	uint64_t delay_warning_ms;     /* 0: no delay warnings; default 4h */
+	/* POP-/IMAP-before-SMTP (login.h) */
+	struct login_url login;
+	char *login_user;              /* default: user */
+	char *login_password_file;     /* default: the route's password source */
+	char *login_password_command;
+	uint64_t login_delay_ms;       /* wait after the login; default 0 */
+	uint64_t login_valid_ms;       /* reuse a login this long; 0 = every session */
+	enum login_tls login_tls;      /* required (default) | none */
 };
 
 struct config {
