@@ -1099,7 +1099,7 @@ route_name_ok(const char *s, size_t len)
 	for (size_t i = 0; i < len; i++)
 		if (!isalnum((unsigned char)s[i]) && strchr("-_.", s[i]) == NULL)
 			return false;
-	return len > 0;
+	return len > 0 && len <= CONFIG_ROUTE_NAME_MAX;
 }
 
 static void
@@ -1135,7 +1135,7 @@ section_name(struct loader *ld, const char *inner)
 		problem(ld, ld->line, "[route] needs a name: [route NAME]");
 	else if (next_word(&p, &len) != NULL || !route_name_ok(name, nlen))
 		problem(ld, ld->line, "bad route name in [%.*s%s]; a name is one word of "
-		    "letters, digits, '-', '_' and '.'", SHOWN(inner));
+		    "at most 64 letters, digits, '-', '_' and '.'", SHOWN(inner));
 	else {
 		for (size_t i = 0; i < ld->cfg->nroutes; i++) {
 			const struct route *r = &ld->cfg->routes[i];

@@ -25,6 +25,7 @@
 #define CONFIG_DEFAULT_PATH  "/etc/mailredir.conf"
 #define CONFIG_DEFAULT_SPOOL "/var/spool/mailredir"
 #define CONFIG_DEFAULT_USER  "mailredir"
+#define CONFIG_ROUTE_NAME_MAX 64   /* octets of a route name (login_state keeps them) */
 
 enum listen_flag {
 	LISTEN_TLS   = 1 << 0,    /* implicit TLS (port 465 style) */
