@@ -1516,9 +1516,6 @@ check_login(struct loader *ld, const struct route *r, const int *lines)
 	if (r->login_user == NULL && r->user == NULL)
 		problem(ld, lines[K_LOGIN_BEFORE_SMTP], "login-before-smtp needs a user: set "
 		    "login-user (or user) in route %s", r->name);
-	/* Until the POP3/IMAP client is in: refused, never silently ignored. */
-	problem(ld, lines[K_LOGIN_BEFORE_SMTP], "login-before-smtp is not supported by this "
-	    "version yet; remove it from route %s", r->name);
 }
 
 static void

@@ -16,6 +16,8 @@
 #include "deliver.h"
 #include "identity.h"
 #include "log.h"
+#include "login_gate.h"
+#include "login_state.h"
 #include "report.h"
 #include "route.h"
 #include "smtp_client.h"
@@ -31,6 +33,7 @@ struct route_session {
 	struct smtp_client *client;
 	unsigned carried;              /* messages the open session has carried */
 	bool failed;                   /* could not open: defer the rest at once */
+	uint64_t login_at;             /* login-before-smtp: when the last login ended */
 	struct smtp_outcome open_outcome;
 	struct smtp_client_info open_info;  /* as far as the failed session got */
 };
@@ -167,11 +170,73 @@ settle(const struct config *cfg, struct envelope *env, bool attempted, time_t no
 static struct smtp_client *
 session_get(const struct config *cfg, struct route_session *rs, const struct netio_trace *trace)
 {
-	if (rs->client == NULL && !rs->failed &&
-	    smtp_client_open(cfg, rs->route, trace, &rs->client, &rs->open_outcome,
+	if (rs->client != NULL || rs->failed)
+		return rs->client;
+	if (rs->route->login.proto != LOGIN_NONE &&
+	    login_gate_pass(cfg, rs->route, trace, false, 0, &rs->open_outcome, &rs->login_at) < 0) {
+		memset(&rs->open_info, 0, sizeof rs->open_info);
+		rs->failed = true;                /* the gateway is not contacted */
+		return NULL;
+	}
+	if (smtp_client_open(cfg, rs->route, trace, &rs->client, &rs->open_outcome,
 	    &rs->open_info) < 0)
 		rs->failed = true;
 	return rs->client;
+}
+
+static bool
+all_relay_denied(const struct smtp_outcome *out, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (!out[k].relay_denied)
+			return false;
+	return n > 0;
+}
+
+/* The gateway refused to relay right after a login: the ISP's poprelayd has
+ * not caught up.  Log in again and wait longer, doubling from login-delay
+ * (1 s when 0) up to LOGIN_GATE_DELAY_CAP_MS, until it relays; the delay
+ * that worked (login to acceptance) is kept for the route.  That refusal is
+ * never a failure: what is still refused stays deferred, route-level. */
+static void
+adapt(const struct config *cfg, struct route_session *rs, const struct netio_trace *trace,
+    const struct smtp_message *m, struct smtp_outcome *out, struct smtp_outcome *whole,
+    struct smtp_client_info *info)
+{
+	const struct route *r = rs->route;
+	uint64_t wait = r->login_delay_ms > 1000 ? r->login_delay_ms : 1000;
+	struct login_memory mem;
+	struct err err = { "" };
+	uint64_t login_at;
+
+	/* a delay learnt before is the first one tried (the loop doubles it) */
+	if (login_state_load(cfg->spool, r->name, &mem, &err) == 0 && mem.delay_ms / 2 > wait)
+		wait = mem.delay_ms / 2;
+	while (wait < LOGIN_GATE_DELAY_CAP_MS && all_relay_denied(out, m->nrcpts)) {
+		wait = wait * 2 < LOGIN_GATE_DELAY_CAP_MS ? wait * 2 : LOGIN_GATE_DELAY_CAP_MS;
+		log_info("route %s: the gateway refused to relay after the login (%s): logging in "
+		    "again and waiting longer", r->name, out[0].reply);
+		smtp_client_close(rs->client);
+		rs->client = NULL;
+		rs->carried = 0;
+		if (login_gate_pass(cfg, r, trace, true, wait, whole, &login_at) < 0 ||
+		    smtp_client_open(cfg, r, trace, &rs->client, whole, info) < 0) {
+			rs->failed = true;
+			for (size_t k = 0; k < m->nrcpts; k++)
+				out[k] = *whole;
+			return;
+		}
+		rs->carried = 1;
+		if (smtp_client_send(rs->client, m, out, whole) < 0) {
+			*info = *smtp_client_info(rs->client);
+			smtp_client_close(rs->client);
+			rs->client = NULL;
+			return;
+		}
+		*info = *smtp_client_info(rs->client);
+		if (!all_relay_denied(out, m->nrcpts))
+			login_gate_learn(cfg, r, now_ms() - login_at);
+	}
 }
 
 /* Send m on the route's session (opened on first need).  A kept session
@@ -198,6 +263,8 @@ send_message(const struct config *cfg, struct route_session *rs, const struct ne
 		rs->carried++;
 		if (smtp_client_send(client, m, out, whole) == 0) {
 			*info = *smtp_client_info(client);
+			if (rs->route->login.proto != LOGIN_NONE && all_relay_denied(out, m->nrcpts))
+				adapt(cfg, rs, trace, m, out, whole, info);
 			return;
 		}
 		*info = *smtp_client_info(client);
@@ -505,7 +572,8 @@ attempt(struct deliver_session *ds, struct spool_msg *msg, enum deliver_mode mod
 		goto out;
 	}
 	for (size_t i = 0; i < cfg->nroutes; i++) {
-		struct smtp_outcome whole = { DELIVERY_DEFERRED, STEP_CONNECT, true, "" };
+		struct smtp_outcome whole = { .status = DELIVERY_DEFERRED, .step = STEP_CONNECT,
+		    .route_level = true };
 
 		if (shares[i].n == 0)
 			continue;

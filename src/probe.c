@@ -4,9 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "auth_client.h"
+#include "login.h"
+#include "login_state.h"
 #include "probe.h"
 #include "smtp_client.h"
+#include "util.h"
 
 static void
 say(void *ctx, const char *line)
@@ -85,6 +90,46 @@ print_result(const struct smtp_client_info *info)
 	printf("  authenticated: %s\n", info->auth_mech[0] ? info->auth_mech : "no (not needed)");
 }
 
+static void
+sleep_ms(uint64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* login-before-smtp, as a delivery does it (without recording it): the
+ * login, its result, and the wait before SMTP.  -1 when it failed: then
+ * the gateway is not contacted, as in a delivery. */
+static int
+probe_login(const struct config *cfg, const struct route *r, const struct netio_trace *trace)
+{
+	struct login_memory mem;
+	struct login_result res;
+	struct err err = { "" };
+	char a[32], b[32], c[32];
+	uint64_t wait;
+
+	printf("login-before-smtp %s://%s:%u (login-tls %s, login-valid %s)\n",
+	    login_proto_name(r->login.proto), r->login.host, r->login.port,
+	    r->login_tls == LOGIN_TLS_NONE ? "none" : "required",
+	    format_seconds(r->login_valid_ms, a, sizeof a));
+	login_state_load(cfg->spool, r->name, &mem, &err);
+	if (login_run(r, trace, &res) < 0) {
+		printf("login: FAILED: %s\n", res.reply);
+		return -1;
+	}
+	printf("login: ok: %s %s, TLS %s, mechanism %s, as %s\n", res.protocol, res.server,
+	    res.tls ? res.tls_info.version : "none (cleartext)", res.mech,
+	    r->login_user ? r->login_user : r->user);
+	wait = r->login_delay_ms > mem.delay_ms ? r->login_delay_ms : mem.delay_ms;
+	printf("login: waiting %s before SMTP (login-delay %s, learnt %s)\n",
+	    format_seconds(wait, a, sizeof a), format_seconds(r->login_delay_ms, b, sizeof b),
+	    mem.delay_ms ? format_seconds(mem.delay_ms, c, sizeof c) : "none");
+	sleep_ms(wait);
+	return 0;
+}
+
 int
 probe_main(const struct config *cfg, int argc, char **argv)
 {
@@ -110,6 +155,11 @@ probe_main(const struct config *cfg, int argc, char **argv)
 		return argc == 2 ? 64 : 69;
 	}
 	print_route(route);
+	if (route->login.proto != LOGIN_NONE && probe_login(cfg, route, &trace) < 0) {
+		printf("result: no message can be sent through route %s now: the login before "
+		    "SMTP failed\n", route->name);
+		return 69;
+	}
 	if (smtp_client_open(cfg, route, &trace, &client, &outcome, &info) < 0) {
 		if (info.relay[0] != '\0')
 			print_result(&info);

@@ -61,7 +61,7 @@ static const char *const status_names[] = {
 };
 
 static const char *const step_names[] = {
-	[STEP_CONNECT] = "connect", [STEP_GREETING] = "greeting", [STEP_EHLO] = "ehlo",
+	[STEP_LOGIN] = "login", [STEP_CONNECT] = "connect", [STEP_GREETING] = "greeting", [STEP_EHLO] = "ehlo",
 	[STEP_STARTTLS] = "starttls", [STEP_TLS] = "tls", [STEP_AUTH] = "auth",
 	[STEP_MAIL] = "mail", [STEP_RCPT] = "rcpt", [STEP_DATA] = "data",
 	[STEP_END_OF_DATA] = "end-of-data",
@@ -115,6 +115,7 @@ outcome_set(struct smtp_outcome *o, enum delivery_status status, enum delivery_s
 	o->status = status;
 	o->step = step;
 	o->route_level = route_level;
+	o->relay_denied = false;
 	va_start(ap, fmt);
 	vsnprintf(o->reply, sizeof o->reply, fmt, ap);
 	va_end(ap);
@@ -554,6 +555,9 @@ session_auth(struct smtp_client *c, struct smtp_outcome *o)
 
 	if (c->route->user == NULL)
 		return 0;
+	/* With login-before-smtp the login is the credential: AUTH only when offered. */
+	if (c->route->login.proto != LOGIN_NONE && c->info.caps.auth[0] == '\0')
+		return 0;
 	if (auth_credentials_load(c->route, &cred, &err) == -1) {
 		setup_fail(o, STEP_AUTH, "%s", err.msg);
 		goto done;
@@ -753,6 +757,9 @@ tx_mail_refused(struct tx *tx, const struct smtp_reply *r)
 	smtp_reply_summary(r, sum, sizeof sum);
 	tx_settle(tx, OPEN | IN(RCPT_ANSWERED), route ? DELIVERY_DEFERRED : status_of(r),
 	    STEP_MAIL, route, sum);
+	for (size_t i = 0; i < tx->msg->nrcpts; i++)
+		if (tx->rcpt[i].step == STEP_MAIL)
+			tx->rcpt[i].relay_denied = smtp_reply_means_relay_denied(r);
 }
 
 static void
@@ -785,6 +792,7 @@ tx_relay_rule(struct tx *tx)
 		if (tx->state[i] == RCPT_ANSWERED && tx->rcpt[i].step == STEP_RCPT) {
 			tx->rcpt[i].status = DELIVERY_DEFERRED;
 			tx->rcpt[i].route_level = true;
+			tx->rcpt[i].relay_denied = true;
 		}
 }
 

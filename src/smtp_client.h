@@ -19,7 +19,8 @@
 enum delivery_status { DELIVERY_SENT, DELIVERY_DEFERRED, DELIVERY_FAILED };
 enum delivery_step {
 	STEP_CONNECT, STEP_GREETING, STEP_EHLO, STEP_STARTTLS, STEP_TLS, STEP_AUTH,
-	STEP_MAIL, STEP_RCPT, STEP_DATA, STEP_END_OF_DATA
+	STEP_MAIL, STEP_RCPT, STEP_DATA, STEP_END_OF_DATA,
+	STEP_LOGIN                     /* login-before-smtp (login_gate.h), before all of them */
 };
 const char *delivery_status_name(enum delivery_status);  /* "sent", "deferred", "failed" */
 const char *delivery_step_name(enum delivery_step);
@@ -31,6 +32,9 @@ struct smtp_outcome {
 	bool route_level;              /* connect/TLS/auth/relay trouble: the route, not a
 	                                * recipient, is at fault; never a bounce (§3) */
 	char reply[512];               /* the gateway's reply, or our own words */
+	bool relay_denied;             /* deferred because the gateway refused to relay
+	                                * (MAIL, or every RCPT): the kludge it wants, such
+	                                * as a login before SMTP, is not satisfied (yet) */
 };
 
 struct smtp_client_info {

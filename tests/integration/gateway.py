@@ -259,17 +259,32 @@ class Dovecot:
                 smtpd_sasl_path, inside its queue directory
     plaintext_auth  PLAIN/LOGIN allowed without TLS (disable_plaintext_auth = no)
     auth_penalty    False: no growing delay after failed logins (the default)
-    protocols   () for an auth-only instance; ("pop3", "imap") later, with
+    protocols   () for an auth-only instance; ("pop3", "imap") to serve them,
     listeners   {"pop3": port, "pop3s": port, "imap": ..., "imaps": ...}
-                (0 = a free port; the ports chosen are in .ports); TLS
-                listeners need ca (a TestCA)
+                (0 = a free port; the ports chosen are in .ports, also as
+                .pop3_port, .pop3s_port, .imap_port, .imaps_port); TLS
+                listeners need ca (a TestCA).  With protocols and a ca, ssl
+                is on: pop3 offers STLS, imap STARTTLS (implicit TLS only on
+                the "s" listeners).  mechs "APOP" adds the APOP timestamp to
+                the POP3 greeting.  Mail: an empty maildir per user
+                (STAT says "+OK 0 0").
+    listen      the address of the listeners (default 127.0.0.1).  Dovecot
+                counts a connection whose remote IP equals its local IP as
+                "secured" (plaintext auth allowed despite
+                disable_plaintext_auth = yes): serve on 127.0.0.2, which a
+                client reaches from 127.0.0.1, to look like a remote server
+    cert        (cert_file, key_file) instead of the CA's localhost one
     settings    top-level settings (dict) that override the ones above,
                 e.g. {"auth_mechanisms": "plain", "disable_plaintext_auth": "yes"}
+
+    logins(protocol, user)   the "Login:" lines of the log, parsed
+    login_failures(...)      the "auth failed" disconnections, parsed
     """
 
     def __init__(self, dir, users=None, mechs=DOVECOT_MECHS, auth_socket=None,
                  protocols=(), listeners=None, ca=None, plaintext_auth=True,
-                 auth_penalty=False, auth_debug=False, settings=None, extra=""):
+                 auth_penalty=False, auth_debug=False, settings=None, extra="",
+                 listen="127.0.0.1", cert=None):
         self.dir = dir
         os.makedirs(dir, exist_ok=True)
         os.chmod(dir, 0o755)
@@ -281,6 +296,8 @@ class Dovecot:
         for name, port in (listeners or {}).items():
             self.ports[name] = port or _free_port()
         self.ca = ca
+        self.cert = cert
+        self.listen = listen
         self.plaintext_auth = plaintext_auth
         self.auth_penalty = auth_penalty
         self.auth_debug = auth_debug
@@ -303,7 +320,7 @@ class Dovecot:
             "instance_name": f"mailredir-test-{os.getpid()}-{id(self):x}",
             "log_path": self.log_file,
             "protocols": " ".join(self.protocols) if self.protocols else "none",
-            "listen": "127.0.0.1",
+            "listen": self.listen,
             "default_internal_user": internal,
             "default_login_user": login,
             "auth_mechanisms": " ".join(m.lower() for m in self.mechs),
@@ -315,16 +332,22 @@ class Dovecot:
             "version_ignore": "yes",
         }
         tls_listeners = [n for n in self.ports if n.endswith("s")]
-        if tls_listeners or self.settings.get("ssl") in ("yes", "required"):
-            if not self.ca:
+        if (tls_listeners or self.settings.get("ssl") in ("yes", "required")
+                or (self.protocols and (self.ca or self.cert))):
+            if not (self.ca or self.cert):
                 raise ValueError("TLS listeners need ca=TestCA")
-            top.update({"ssl": "yes", "ssl_cert": f"<{self.ca.cert_file}",
-                        "ssl_key": f"<{self.ca.key_file}", "ssl_min_protocol": "TLSv1.2"})
+            cert, key = self.cert or (self.ca.cert_file, self.ca.key_file)
+            top.update({"ssl": "yes", "ssl_cert": f"<{cert}",
+                        "ssl_key": f"<{key}", "ssl_min_protocol": "TLSv1.2"})
         else:
             top["ssl"] = "no"
         if self.protocols:
             top.update({"mail_location": f"maildir:{self.dir}/mail/%u",
-                        "mail_privileged_group": "", "first_valid_uid": "1"})
+                        "mail_privileged_group": "", "first_valid_uid": "1",
+                        # a login process that starts while the master stops
+                        # would wait 5 s for the stats process (gone by then)
+                        # to answer its handshake, and the master for it
+                        "stats_writer_socket_path": ""})
         top.update(self.settings)      # the caller's settings win
         lines = ["# written by tests/integration/gateway.py"]
         lines += [f"{k} = {v}".rstrip() for k, v in top.items()]
@@ -355,7 +378,7 @@ class Dovecot:
                 # both default listeners are redefined: left alone they would
                 # bind 110/995 or 143/993; port 0 turns one off
                 port = self.ports.get(default, 0)
-                lines += [f"  inet_listener {default} {{", "    address = 127.0.0.1",
+                lines += [f"  inet_listener {default} {{", f"    address = {self.listen}",
                           f"    port = {port}"]
                 if default.endswith("s") and default in names:
                     lines.append("    ssl = yes")
@@ -408,9 +431,36 @@ class Dovecot:
                     raise RuntimeError(f"dovecot not ready after {timeout}s:\n{self.log()}")
                 time.sleep(0.02)
         for name, port in self.ports.items():
-            if not _wait_port(port, max(0.1, deadline - time.monotonic()),
-                              lambda: self.proc.poll() is None):
-                raise RuntimeError(f"dovecot {name} port {port} not ready:\n{self.log()}")
+            # a greeting, not just a connection: a login process is spawned
+            # per connection, and one still starting (auth handshake) when
+            # the master is told to stop keeps it waiting for 5 s
+            while not self._greets(port, name.endswith("s")):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"dovecot {name} port {port} not ready:\n{self.log()}")
+                time.sleep(0.02)
+
+    def _greets(self, port, tls):
+        """Does the listener on port send its greeting ("+OK ..."/"* OK ...")?"""
+        s = None
+        try:
+            s = socket.create_connection((self.listen, port), timeout=2)
+            if tls:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                s = ctx.wrap_socket(s)
+            data = b""
+            while b"\n" not in data:
+                chunk = s.recv(1024)
+                if not chunk:
+                    return False
+                data += chunk
+            return data.startswith((b"+OK", b"* OK"))
+        except (OSError, ssl.SSLError):
+            return False
+        finally:
+            if s is not None:
+                s.close()
 
     @staticmethod
     def _unix_answers(path):
@@ -425,6 +475,30 @@ class Dovecot:
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
+
+    pop3_port = property(lambda self: self.ports.get("pop3"))
+    pop3s_port = property(lambda self: self.ports.get("pop3s"))
+    imap_port = property(lambda self: self.ports.get("imap"))
+    imaps_port = property(lambda self: self.ports.get("imaps"))
+
+    def logins(self, protocol=None, user=None):
+        """The successful logins in the log, in order: dicts with protocol
+        ("pop3"/"imap"), user, method ("PLAIN", "APOP", ...), rip, lip,
+        tls (True for "TLS", False for "secured"/nothing) and line.  The line
+        is e.g. "pop3-login: Info: Login: user=<joe>, method=PLAIN,
+        rip=127.0.0.1, lip=127.0.0.2, mpid=123, TLS, session=<...>"."""
+        return [e for e in map(parse_login_line, self.log().splitlines())
+                if e and e["ok"] and (protocol is None or e["protocol"] == protocol)
+                and (user is None or e["user"] == user)]
+
+    def login_failures(self, protocol=None, user=None):
+        """The logins that failed, as logins() gives them: "Disconnected:
+        ... (auth failed, 1 attempts in 0 secs): user=<joe>, method=PLAIN, ..."
+        "Login failed: Plaintext authentication disabled: user=<...>" and
+        "Disconnected: ... (tried to use disallowed plaintext auth): ..."."""
+        return [e for e in map(parse_login_line, self.log().splitlines())
+                if e and not e["ok"] and (protocol is None or e["protocol"] == protocol)
+                and (user is None or e["user"] == user)]
 
     def log(self):
         out = []
@@ -460,6 +534,25 @@ class Dovecot:
         self._log_fh.close()
         self.proc = None
         return quiet
+
+
+_LOGIN_RE = re.compile(r"\b(pop3|imap)-login: Info: (?:(Login): |Login failed: .*?: "
+                       r"|.*\b(?:auth failed|tried to use disallowed plaintext auth)\b.*?: )"
+                       r"user=<([^>]*)>(.*)$")
+
+
+def parse_login_line(line):
+    """A Dovecot login-process log line as a dict (see Dovecot.logins), or
+    None when it is neither a successful login nor an auth failure."""
+    m = _LOGIN_RE.search(line)
+    if not m:
+        return None
+    rest = m.group(4)
+    fields = dict(kv.split("=", 1) for kv in rest.split(", ") if "=" in kv)
+    flags = [f for f in rest.split(", ") if f and "=" not in f]
+    return {"protocol": m.group(1), "ok": m.group(2) == "Login", "user": m.group(3),
+            "method": fields.get("method"), "rip": fields.get("rip"), "lip": fields.get("lip"),
+            "tls": "TLS" in flags, "line": line}
 
 
 # --- the capture ------------------------------------------------------------------
@@ -606,10 +699,14 @@ class Postfix:
     is 192.0.2.0/24, not loopback), everything relayed to relayhost
     [127.0.0.1]:capture_port, the log in DIR/maillog.
     main: extra main.cf settings (dict), e.g. {"smtpd_tls_auth_only": "yes"}.
+    sasl=False: no AUTH at all (smtpd_sasl_auth_enable = no) and relaying
+    only by smtpd_relay_restrictions = relay_restrictions (default
+    "reject_unauth_destination": nobody), e.g. "check_policy_service
+    inet:127.0.0.1:PORT, reject_unauth_destination" (login_rig.py).
     """
 
     def __init__(self, dir, ca, capture_port, main=None, tls_auth_only=False,
-                 message_size_limit=10240000, cert=None):
+                 message_size_limit=10240000, cert=None, sasl=True, relay_restrictions=None):
         self.dir = dir
         os.makedirs(dir, exist_ok=True)
         os.chmod(dir, 0o755)
@@ -683,6 +780,11 @@ class Postfix:
             "maillog_file_prefixes": self.dir,
             "postlog_service_name": "postlog",
         }
+        if not sasl:
+            self.settings["smtpd_sasl_auth_enable"] = "no"
+            self.settings["smtpd_relay_restrictions"] = "reject_unauth_destination"
+        if relay_restrictions:
+            self.settings["smtpd_relay_restrictions"] = relay_restrictions
         self.settings.update(main or {})
         self.master_pid = None
 

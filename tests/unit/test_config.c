@@ -558,9 +558,6 @@ static const struct bad_case bad[] = {
 	{ "missing smarthost", "[route isp]\nuser = joe\n",
 	  { NAME ":1: route isp has no smarthost; add smarthost = HOST[:PORT]" } },
 	{ "empty route", "[route isp]\n", { NAME ":1: route isp has no smarthost" } },
-	{ "login-before-smtp is refused until it is supported", ISP "user = joe\n"
-	  "login-before-smtp = pop3s://pop.isp.example:1995\nlogin-delay = 2s\n",
-	  { NAME ":4: login-before-smtp is not supported by this version yet" } },
 	{ "login-before-smtp with another scheme", ISP "user = joe\n"
 	  "login-before-smtp = ftp://pop.isp.example\n",
 	  { NAME ":4: login-before-smtp: 'ftp://pop.isp.example' is not pop3://, pop3s://" } },
@@ -568,8 +565,7 @@ static const struct bad_case bad[] = {
 	  { NAME ":3: login-user needs login-before-smtp in route isp",
 	    NAME ":4: login-valid needs login-before-smtp in route isp" } },
 	{ "login-before-smtp without any user", ISP "login-before-smtp = imap://[::1]:1143\n",
-	  { NAME ":3: login-before-smtp needs a user: set login-user (or user) in route isp",
-	    NAME ":3: login-before-smtp is not supported" } },
+	  { NAME ":3: login-before-smtp needs a user: set login-user (or user) in route isp" } },
 	{ "two password sources", ISP "user = joe\npassword = hunter2\n"
 	  "password-command = pass isp\n",
 	  { NAME ":5: route isp has both password (line 4) and password-command (line 5); "

@@ -1,0 +1,135 @@
+"""POP-before-SMTP and IMAP-before-SMTP (issue 5): mailredir logs in to a
+real Dovecot before it delivers through a real Postfix that relays only for
+addresses a "poprelayd" saw log in a little while ago (login_rig.py).
+"""
+
+import re
+import time
+
+from conftest import new_token, run_bin
+from login_rig import make_login_rig  # noqa: F401
+from test_forwarding_helpers import delivery_lines, wait_delivery, wait_state
+
+KEYS = dict(reply_timeout="5s", connect_timeout="3s")
+
+
+def rcpt():
+    return f"l-{new_token()[:8]}@ext.example"
+
+
+def test_without_login_before_smtp_the_gateway_refuses_and_the_message_waits(make_login_rig,
+                                                                            relay):
+    rig = make_login_rig(lag=1)
+    relay.extra = rig.route_keys(None, user=None, **KEYS)
+    relay.start(retry="1h")
+    r = rcpt()
+    qid, _ = relay.submit(rcpts=(r,))
+    d = wait_delivery(relay, qid, r, "deferred")
+    assert "Relay access denied" in d["reply"], d
+    assert relay.messages()[qid]["state"] == "deferred"
+    assert rig.relay_refusals()
+
+
+def test_pop3_with_a_login_delay_above_the_lag_delivers_at_the_first_attempt(make_login_rig,
+                                                                            relay):
+    rig = make_login_rig(lag=1)
+    relay.extra = rig.route_keys("pop3", login_delay="2s", **KEYS)
+    relay.start()
+    r = rcpt()
+    qid, _ = relay.submit(rcpts=(r,))
+    rig.wait_for_message(rcpt=r, timeout=30)
+    d = wait_delivery(relay, qid, r, "sent")
+    assert d["attempts"] == "1"
+    assert not rig.relay_refusals()
+    (login,) = rig.logins_seen("pop3")
+    assert login.login.get("tls") or True
+    assert relay.log_matches(r"route gw: POP3 login to 127\.0\.0\.2\[127\.0\.0\.2\]:\d+ as "
+                             r"joe: ok \(tls=TLSv1\.[23], auth=")
+
+
+def test_imaps_login(make_login_rig, relay):
+    rig = make_login_rig(lag=1)
+    relay.extra = rig.route_keys("imaps", login_delay="2s", **KEYS)
+    relay.start()
+    r = rcpt()
+    qid, _ = relay.submit(rcpts=(r,))
+    rig.wait_for_message(rcpt=r, timeout=30)
+    assert wait_delivery(relay, qid, r, "sent")["attempts"] == "1"
+    assert len(rig.logins_seen("imap")) == 1
+
+
+def test_a_wrong_pop_password_defers_with_the_reason_and_never_contacts_the_gateway(
+        make_login_rig, relay):
+    rig = make_login_rig(lag=1)
+    relay.extra = rig.route_keys("pop3s", login_password="wrong-one", **KEYS)
+    relay.start(retry="1h")
+    r = rcpt()
+    qid, _ = relay.submit(rcpts=(r,))
+    d = wait_delivery(relay, qid, r, "deferred")
+    assert d["reply"].startswith("login-before-smtp pop3s://127.0.0.2:"), d
+    assert "-ERR" in d["reply"] or "refused" in d["reply"], d
+    assert d["relay"] == "none"
+    # the gateway saw no SMTP session (only the rig's own port checks, without EHLO)
+    assert not re.search(r"disconnect from .* ehlo=", rig.postfix.log()), rig.postfix.log()
+    assert relay.messages()[qid]["recipients"][0]["status"] == "deferred"
+
+
+def test_adaptive_delay_learns_the_lag_and_uses_it_next_time(make_login_rig, relay):
+    """login-delay 0 against a 3 s lag: refused right after the login, then
+    delivered by the adaptive retry; the learnt delay serves the next
+    delivery (a new session, after the allowance expired) without a refusal."""
+    rig = make_login_rig(lag=3, valid=4)
+    relay.extra = rig.route_keys("pop3", login_delay="0", **KEYS)
+    relay.start()
+    r1 = rcpt()
+    t0 = time.monotonic()
+    q1, _ = relay.submit(rcpts=(r1,))
+    rig.wait_for_message(rcpt=r1, timeout=60)
+    assert wait_delivery(relay, q1, r1, "sent", timeout=60)["attempts"] == "1"
+    assert time.monotonic() - t0 < 30
+    learnt = relay.wait_log(r"route gw: the gateway relayed ([\d.]+) s after the login")
+    assert 3 <= float(learnt.group(1)) <= 7, learnt.group(0)
+    refusals = len(rig.relay_refusals())
+    assert refusals >= 1
+    time.sleep(8)            # the worker's session is idle-closed, the allowance over
+    r2 = rcpt()
+    q2, _ = relay.submit(rcpts=(r2,))
+    rig.wait_for_message(rcpt=r2, timeout=60)
+    assert wait_delivery(relay, q2, r2, "sent", timeout=60)["attempts"] == "1"
+    assert len(rig.relay_refusals()) == refusals      # no second refusal
+
+
+def test_login_valid_skips_the_login_while_the_last_one_is_recent(make_login_rig, relay):
+    """Three flushes, each its own process and SMTP session: one IMAP login."""
+    rig = make_login_rig(lag=1, valid=120)
+    relay.extra = rig.route_keys("imap", login_delay="2s", login_valid="10m", **KEYS)
+    relay.init_spool()
+    for _ in range(3):
+        r = rcpt()
+        s = run_bin(["-c", relay.conf, "sendmail", "-f", "alice@lan.example", r],
+                    input=f"Subject: login-valid\r\n\r\n{r}\r\n".encode())
+        assert s.returncode == 0, s
+        f = relay.cli("flush")
+        assert f.returncode == 0, f
+        rig.wait_for_message(rcpt=r, timeout=30)
+    assert len(rig.dovecot_logins("imap")) == 1
+    with open(relay.path("login-state")) as fh:
+        assert re.match(r"^gw \d+ \d+\n$", fh.read())
+
+
+def test_probe_shows_the_login_step(make_login_rig, relay):
+    rig = make_login_rig(lag=1, users={"joe": "Pop-pass-9zQx"})
+    relay.extra = rig.route_keys("pop3", login_delay="2s", **KEYS)
+    relay.write_config()
+    p = relay.cli("probe")
+    assert p.returncode == 0, p
+    out = p.out
+    assert re.search(r"^login-before-smtp pop3://127\.0\.0\.2:\d+ \(login-tls required", out,
+                     re.M), out
+    assert re.search(r"^login: ok: POP3 127\.0\.0\.2\[127\.0\.0\.2\]:\d+, TLS TLSv1\.[23], "
+                     r"mechanism \S+, as joe$", out, re.M), out
+    assert "login: waiting 2 s before SMTP (login-delay 2 s, learnt none)" in out, out
+    assert "STLS" in out
+    assert "result: a message could be sent through route gw" in out
+    password = rig.users["joe"]
+    assert password not in out and password not in p.err
