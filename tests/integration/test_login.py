@@ -6,9 +6,13 @@ addresses a "poprelayd" saw log in a little while ago (login_rig.py).
 import re
 import time
 
+import pytest
+
 from conftest import new_token, run_bin
+from fault_peer import make_fault_peer  # noqa: F401
 from login_rig import make_login_rig  # noqa: F401
-from test_forwarding_helpers import delivery_lines, wait_delivery, wait_state
+from pop3_peer import Pop3Peer
+from test_forwarding_helpers import assert_no_secret, dead_port, peer_route, wait_delivery
 
 KEYS = dict(reply_timeout="5s", connect_timeout="3s")
 
@@ -30,10 +34,13 @@ def test_without_login_before_smtp_the_gateway_refuses_and_the_message_waits(mak
     assert rig.relay_refusals()
 
 
-def test_pop3_with_a_login_delay_above_the_lag_delivers_at_the_first_attempt(make_login_rig,
-                                                                            relay):
+@pytest.mark.parametrize("protocol", ["pop3", "pop3s", "imap", "imaps"])
+def test_a_login_delay_above_the_lag_delivers_at_the_first_attempt(make_login_rig, relay,
+                                                                   protocol):
+    """The SASL path: Dovecot offers PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256, the
+    login takes the strongest, over TLS (STLS/STARTTLS on pop3/imap)."""
     rig = make_login_rig(lag=1)
-    relay.extra = rig.route_keys("pop3", login_delay="2s", **KEYS)
+    relay.extra = rig.route_keys(protocol, login_delay="2s", **KEYS)
     relay.start()
     r = rcpt()
     qid, _ = relay.submit(rcpts=(r,))
@@ -41,21 +48,105 @@ def test_pop3_with_a_login_delay_above_the_lag_delivers_at_the_first_attempt(mak
     d = wait_delivery(relay, qid, r, "sent")
     assert d["attempts"] == "1"
     assert not rig.relay_refusals()
-    (login,) = rig.logins_seen("pop3")
-    assert login.login.get("tls") or True
-    assert relay.log_matches(r"route gw: POP3 login to 127\.0\.0\.2\[127\.0\.0\.2\]:\d+ as "
-                             r"joe: ok \(tls=TLSv1\.[23], auth=")
+    kind = protocol.rstrip("s")
+    (login,) = rig.logins_seen(kind)
+    assert (login.method, login.login["tls"]) == ("SCRAM-SHA-256", True), login
+    assert relay.log_matches(rf"route gw: {kind.upper()} login to 127\.0\.0\.2\[127\.0\.0\.2\]:"
+                             rf"{rig.login_port(protocol)} as joe: ok \(tls=TLSv1\.[23], "
+                             r"auth=SCRAM-SHA-256\); SMTP in 2 s")
+    assert_no_secret("the log", relay.log_text(), "joe", rig.users["joe"])
 
 
-def test_imaps_login(make_login_rig, relay):
-    rig = make_login_rig(lag=1)
-    relay.extra = rig.route_keys("imaps", login_delay="2s", **KEYS)
+def test_apop_when_the_pop3_server_offers_no_sasl(make_login_rig, relay):
+    """Dovecot with APOP alone: the greeting carries the timestamp, CAPA
+    lists no SASL mechanism; APOP is used (after STLS) and the password is
+    never sent."""
+    rig = make_login_rig(lag=1, mechs=("APOP",))
+    relay.extra = rig.route_keys("pop3", login_delay="2s", **KEYS)
     relay.start()
     r = rcpt()
     qid, _ = relay.submit(rcpts=(r,))
     rig.wait_for_message(rcpt=r, timeout=30)
     assert wait_delivery(relay, qid, r, "sent")["attempts"] == "1"
-    assert len(rig.logins_seen("imap")) == 1
+    (login,) = rig.logins_seen("pop3")
+    assert (login.method, login.login["tls"]) == ("APOP", True), login
+    assert relay.log_matches(r"route gw: POP3 login to \S+ as joe: ok \(tls=TLSv1\.[23], "
+                             r"auth=APOP\)")
+
+
+def secret_file(tmp_path, password):
+    path = tmp_path / "pop-secret"
+    path.write_text(password)
+    path.chmod(0o600)
+    return str(path)
+
+
+def pop3_route(pop, gateway, **keys):
+    """A route through a FaultPeer gateway after a login at a Pop3Peer."""
+    return peer_route(gateway, name="gw", user="joe",
+                      login_before_smtp=f"pop3://{pop.host}:{pop.port}", **keys)
+
+
+def test_user_pass_on_cleartext_only_with_the_opt_in(make_fault_peer, relay, tmp_path):
+    """An old POP3 server: no STLS, no SASL, no APOP timestamp, only USER.
+    Without allow-plaintext-auth nothing of the account is sent and the
+    gateway is not contacted; with it, USER/PASS, and the message goes."""
+    password = "Clear-pass-4kq"
+    gateway = make_fault_peer()
+    with Pop3Peer(capa=["USER", "UIDL"]) as pop:
+        relay.extra = pop3_route(pop, gateway, login_tls="none",
+                                 password_file=secret_file(tmp_path, password))
+        relay.start(retry="1h")
+        r = rcpt()
+        qid, _ = relay.submit(rcpts=(r,))
+        d = wait_delivery(relay, qid, r, "deferred")
+        assert "allow-plaintext-auth = yes" in d["reply"], d
+        assert d["relay"] == "none"
+        assert pop.verbs() == ["CAPA"], pop.commands
+        assert gateway.sessions == []
+
+        pop.commands.clear()
+        relay.stop()
+        relay.extra = pop3_route(pop, gateway, login_tls="none", allow_plaintext_auth="yes",
+                                 password_file=secret_file(tmp_path, password))
+        relay.start(retry="1h")
+        assert relay.cli("flush").returncode == 0
+        gateway.wait_for(rcpt=r, timeout=30)
+        assert pop.commands == ["CAPA", "USER joe", f"PASS {password}", "STAT", "QUIT"]
+        assert relay.log_matches(r"route gw: POP3 login to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+ "
+                                 r"as joe: ok \(tls=none, auth=USER\)")
+    assert_no_secret("the log", relay.log_text(), "joe", password)
+
+
+def test_login_tls_required_refuses_a_server_without_stls(make_fault_peer, relay, tmp_path):
+    gateway = make_fault_peer()
+    with Pop3Peer(capa=["USER"]) as pop:
+        relay.extra = pop3_route(pop, gateway, allow_plaintext_auth="yes",
+                                 password_file=secret_file(tmp_path, "Clear-pass-4kq"))
+        relay.start(retry="1h")
+        r = rcpt()
+        qid, _ = relay.submit(rcpts=(r,))
+        d = wait_delivery(relay, qid, r, "deferred")
+        assert "offers no STLS" in d["reply"] and "login-tls = none" in d["reply"], d
+        assert pop.verbs() == ["CAPA"], pop.commands
+        assert gateway.sessions == []
+
+
+def test_a_login_server_that_is_down_defers_and_the_gateway_is_not_contacted(
+        make_fault_peer, relay, tmp_path):
+    gateway = make_fault_peer()
+    port = dead_port()
+    relay.extra = peer_route(gateway, name="gw", user="joe",
+                             password_file=secret_file(tmp_path, "x-pass"),
+                             login_before_smtp=f"pop3s://127.0.0.1:{port}")
+    relay.start(retry="1h")
+    r = rcpt()
+    qid, _ = relay.submit(rcpts=(r,))
+    d = wait_delivery(relay, qid, r, "deferred")
+    assert d["reply"].startswith(f"login-before-smtp pop3s://127.0.0.1:{port} failed: "), d
+    assert "refused" in d["reply"].lower(), d
+    assert gateway.sessions == []
+    assert relay.messages()[qid]["state"] == "deferred"
 
 
 def test_a_wrong_pop_password_defers_with_the_reason_and_never_contacts_the_gateway(
@@ -133,3 +224,14 @@ def test_probe_shows_the_login_step(make_login_rig, relay):
     assert "result: a message could be sent through route gw" in out
     password = rig.users["joe"]
     assert password not in out and password not in p.err
+
+
+def test_probe_stops_at_a_failed_login(make_login_rig, relay):
+    rig = make_login_rig(lag=1)
+    relay.extra = rig.route_keys("imaps", login_password="Wrong-pass-7", **KEYS)
+    relay.write_config()
+    p = relay.cli("probe")
+    assert p.returncode == 69, p
+    assert re.search(r"^login: FAILED: .*AUTHENTICATIONFAILED", p.out, re.M), p.out
+    assert "EHLO" not in p.out, p.out
+    assert "Wrong-pass-7" not in p.out + p.err
