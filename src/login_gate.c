@@ -1,5 +1,4 @@
 /* login_gate.c - see login_gate.h. */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -9,15 +8,6 @@
 #include "login_gate.h"
 #include "login_state.h"
 #include "util.h"
-
-static void
-sleep_ms(uint64_t ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 static void
 login_failed(const struct route *r, const struct login_result *res, struct smtp_outcome *o)

@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <time.h>
-
 #include "auth_client.h"
 #include "login.h"
 #include "login_state.h"
@@ -88,14 +86,6 @@ print_result(const struct smtp_client_info *info)
 		printf(" SIZE %llu", (unsigned long long)c->size);
 	printf("%s%s\n", c->auth[0] ? " AUTH " : "", c->auth);
 	printf("  authenticated: %s\n", info->auth_mech[0] ? info->auth_mech : "no (not needed)");
-}
-
-static void
-sleep_ms(uint64_t ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 /* login-before-smtp, as a delivery does it (without recording it): the

@@ -40,6 +40,9 @@ int wait_fd(int fd, short events, uint64_t deadline);
 /* Milliseconds on CLOCK_MONOTONIC / wall clock seconds. */
 uint64_t now_ms(void);
 
+/* Sleep ms milliseconds, through signals. */
+void sleep_ms(uint64_t ms);
+
 /* A duration for messages: "30 s", "2.5 s". */
 const char *format_seconds(uint64_t ms, char *buf, size_t size);
 
