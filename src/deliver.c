@@ -194,8 +194,8 @@ all_relay_denied(const struct smtp_outcome *out, size_t n)
 }
 
 /* The gateway refused to relay right after a login: the ISP's poprelayd has
- * not caught up.  Log in again and wait longer, doubling from login-delay
- * (1 s when 0) up to LOGIN_GATE_DELAY_CAP_MS, until it relays; the delay
+ * not caught up.  Log in again and wait longer, doubling the wait that was
+ * not enough (at least 1 s) up to LOGIN_GATE_DELAY_CAP_MS, until it relays; the delay
  * that worked (login to acceptance) is kept for the route.  That refusal is
  * never a failure: what is still refused stays deferred, route-level. */
 static void
@@ -209,9 +209,9 @@ adapt(const struct config *cfg, struct route_session *rs, const struct netio_tra
 	struct err err = { "" };
 	uint64_t login_at;
 
-	/* a delay learnt before is the first one tried (the loop doubles it) */
-	if (login_state_load(cfg->spool, r->name, &mem, &err) == 0 && mem.delay_ms / 2 > wait)
-		wait = mem.delay_ms / 2;
+	/* the wait that was not enough: login-delay or the delay learnt before */
+	if (login_state_load(cfg->spool, r->name, &mem, &err) == 0 && mem.delay_ms > wait)
+		wait = mem.delay_ms;
 	while (wait < LOGIN_GATE_DELAY_CAP_MS && all_relay_denied(out, m->nrcpts)) {
 		wait = wait * 2 < LOGIN_GATE_DELAY_CAP_MS ? wait * 2 : LOGIN_GATE_DELAY_CAP_MS;
 		log_info("route %s: the gateway refused to relay after the login (%s): logging in "
