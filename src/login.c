@@ -263,8 +263,8 @@ sasl(struct login *l, const char *offered, const struct auth_proto *proto,
 	}
 	if (rc == -1)
 		return fail(l, "%s", err.msg);
-	if (rc == 1 && ar.tried[0] == '\0')
-		return 1;                     /* nothing usable: no SASL for us */
+	if (rc == 1 && ar.reply.code == 0)
+		return 1;     /* none usable, or none could start: the server saw nothing */
 	return fail(l, "%s login %s (tried: %s): %s", l->res->protocol,
 	    rc == 2 ? "failed for now" : "refused", ar.tried, ar.reply.text);
 }

@@ -11,7 +11,7 @@ import pytest
 from conftest import new_token, run_bin
 from fault_peer import make_fault_peer  # noqa: F401
 from login_rig import make_login_rig  # noqa: F401
-from pop3_peer import Pop3Peer
+from login_peer import ImapPeer, Pop3Peer
 from test_forwarding_helpers import assert_no_secret, dead_port, peer_route, wait_delivery
 
 KEYS = dict(reply_timeout="5s", connect_timeout="3s")
@@ -116,6 +116,54 @@ def test_user_pass_on_cleartext_only_with_the_opt_in(make_fault_peer, relay, tmp
         assert relay.log_matches(r"route gw: POP3 login to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+ "
                                  r"as joe: ok \(tls=none, auth=USER\)")
     assert_no_secret("the log", relay.log_text(), "joe", password)
+
+
+def test_imap_login_command_on_cleartext_only_with_the_opt_in(make_fault_peer, relay,
+                                                             tmp_path):
+    """An IMAP server without STARTTLS and without AUTH=: LOGIN, with the
+    user and password as quoted strings, only with allow-plaintext-auth."""
+    password = 'Quo"te\\pass'
+    gateway = make_fault_peer()
+    with ImapPeer() as imap:
+        url = f"imap://{imap.host}:{imap.port}"
+        relay.extra = peer_route(gateway, name="gw", user="joe", login_before_smtp=url,
+                                 login_tls="none", password_file=secret_file(tmp_path, password))
+        relay.start(retry="1h")
+        r = rcpt()
+        qid, _ = relay.submit(rcpts=(r,))
+        d = wait_delivery(relay, qid, r, "deferred")
+        assert "allow-plaintext-auth = yes" in d["reply"], d
+        assert imap.commands == [], imap.commands
+        assert gateway.sessions == []
+
+        relay.stop()
+        relay.extra = peer_route(gateway, name="gw", user="joe", login_before_smtp=url,
+                                 login_tls="none", allow_plaintext_auth="yes",
+                                 password_file=secret_file(tmp_path, password))
+        relay.start(retry="1h")
+        assert relay.cli("flush").returncode == 0
+        gateway.wait_for(rcpt=r, timeout=30)
+        assert imap.commands == ['m1 LOGIN "joe" "Quo\\"te\\\\pass"', "z LOGOUT"]
+        assert relay.log_matches(r"route gw: IMAP login to \S+ as joe: ok \(tls=none, "
+                                 r"auth=LOGIN\)")
+    assert_no_secret("the log", relay.log_text(), "joe", password)
+
+
+def test_imap_logindisabled_without_a_usable_mechanism_defers(make_fault_peer, relay,
+                                                             tmp_path):
+    gateway = make_fault_peer()
+    with ImapPeer(capabilities="IMAP4rev1 LOGINDISABLED AUTH=GSSAPI") as imap:
+        relay.extra = peer_route(gateway, name="gw", user="joe",
+                                 login_before_smtp=f"imap://{imap.host}:{imap.port}",
+                                 login_tls="none", allow_plaintext_auth="yes",
+                                 password_file=secret_file(tmp_path, "pw-1"))
+        relay.start(retry="1h")
+        r = rcpt()
+        qid, _ = relay.submit(rcpts=(r,))
+        d = wait_delivery(relay, qid, r, "deferred")
+        assert "LOGINDISABLED" in d["reply"], d
+        assert imap.commands == [], imap.commands
+        assert gateway.sessions == []
 
 
 def test_login_tls_required_refuses_a_server_without_stls(make_fault_peer, relay, tmp_path):
