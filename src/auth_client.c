@@ -488,10 +488,17 @@ struct choice_env {
 	const struct route *route;
 	const struct auth_credentials *cred;
 	const char *offered;
+	const char *peer;                /* "the gateway", "the POP3 server" */
 	bool encrypted, channel_binding;
 };
 
-static const char not_offered[] = "not offered by the gateway";
+static const char not_offered[] = "not offered";
+
+static const char *
+peer_name(const struct auth_proto *proto)
+{
+	return proto != NULL && proto->peer != NULL ? proto->peer : "the gateway";
+}
 
 /* Why a mechanism cannot be used here, or NULL. */
 static const char *
@@ -564,7 +571,7 @@ choose(const struct choice_env *e, const struct mech_rule **out, size_t max,
 		}
 	}
 	if (absent[0] != '\0')
-		netio_trace_say(trace, "%s: %s", not_offered, absent);
+		netio_trace_say(trace, "%s by %s: %s", not_offered, e->peer, absent);
 	netio_trace_say(trace, "AUTH mechanisms to try (%s): %s", automatic ? "auto" : "auth list",
 	    n > 0 ? list : "none");
 	return n;
@@ -577,7 +584,7 @@ auth_client_choose(const struct route *r, const struct auth_credentials *cred,
 {
 	const struct mech_rule *m[NRULES];
 	struct choice_env e = {
-		.route = r, .cred = cred, .offered = offered,
+		.route = r, .cred = cred, .offered = offered, .peer = peer_name(NULL),
 		.encrypted = encrypted, .channel_binding = channel_binding,
 	};
 	size_t n;
@@ -1035,9 +1042,9 @@ attempt_outcome(struct auth_run *run, const struct mech_rule *m, enum attempt a,
 		res->reply = *reply;
 		return 2;
 	case ATTEMPT_UNPROVEN:
-		our_words(&res->reply, "%s: the gateway did not prove that it knows the password "
+		our_words(&res->reply, "%s: %s did not prove that it knows the password "
 		    "(%s); not authenticated, no weaker mechanism tried", mech,
-		    unproven_why(failure));
+		    peer_name(run->proto), unproven_why(failure));
 		netio_trace_say(run->trace, "%s", res->reply.text);
 		tried_add(res, mech, reply, "unproven");
 		return 2;
@@ -1057,7 +1064,8 @@ auth_client_run(const struct route *r, const struct auth_credentials *cred, cons
 	struct auth_run run = { .cred = cred, .proto = proto, .trace = trace };
 	const struct mech_rule *chosen[NRULES];
 	struct choice_env env = {
-		.route = r, .cred = cred, .offered = offered, .encrypted = tls != NULL,
+		.route = r, .cred = cred, .offered = offered, .peer = peer_name(proto),
+		.encrypted = tls != NULL,
 	};
 	bool reached = false;
 	size_t n;
@@ -1087,7 +1095,7 @@ auth_client_run(const struct route *r, const struct auth_credentials *cred, cons
 		rc = 1;
 	}
 	if (rc == 1 && n == 0)
-		our_words(&res->reply, "no usable AUTH mechanism (the gateway offers: %.200s)",
+		our_words(&res->reply, "no usable AUTH mechanism (%s offers: %.200s)", env.peer,
 		    offered != NULL && offered[0] != '\0' ? offered : "none");
 	else if (rc == 1 && !reached)
 		our_words(&res->reply, "no AUTH mechanism could be started (tried: %.200s)",

@@ -69,6 +69,8 @@ struct auth_proto {
 	void *ctx;
 	const char *service;           /* GSS-API / DIGEST-MD5 service name: "smtp", "pop", "imap" */
 	const char *hostname;          /* the gateway's host name (digest-uri, GSS-API principal) */
+	const char *peer;              /* who it is in our own words: "the POP3 server";
+	                                * NULL: "the gateway" */
 	bool initial_response;         /* may send the first response with the command */
 	size_t initial_max;            /* longest initial response (base64 octets) the command
 	                                * may carry, 0 = no limit; a longer one is sent after

@@ -325,6 +325,7 @@ pop3_authenticate(struct login *l, const struct login_pop3_caps *caps, const cha
 {
 	struct auth_proto proto = {
 		.ctx = l, .service = "pop", .hostname = l->route->login.host,
+		.peer = "the POP3 server",
 		.initial_response = true, .initial_max = LOGIN_INITIAL_MAX - 64,
 		.start = pop3_auth_start, .respond = login_auth_respond, .next = pop3_auth_next,
 	};
@@ -526,6 +527,7 @@ imap_session(struct login *l, const struct auth_credentials *cred)
 {
 	struct auth_proto proto = {
 		.ctx = l, .service = "imap", .hostname = l->route->login.host,
+		.peer = "the IMAP server",
 		.initial_response = true, .initial_max = LOGIN_INITIAL_MAX - 64,
 		.start = imap_auth_start, .respond = login_auth_respond, .next = imap_auth_next,
 	};

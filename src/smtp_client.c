@@ -61,8 +61,8 @@ static const char *const status_names[] = {
 };
 
 static const char *const step_names[] = {
-	[STEP_LOGIN] = "login", [STEP_CONNECT] = "connect", [STEP_GREETING] = "greeting", [STEP_EHLO] = "ehlo",
-	[STEP_STARTTLS] = "starttls", [STEP_TLS] = "tls", [STEP_AUTH] = "auth",
+	[STEP_LOGIN] = "login", [STEP_CONNECT] = "connect", [STEP_GREETING] = "greeting",
+	[STEP_EHLO] = "ehlo", [STEP_STARTTLS] = "starttls", [STEP_TLS] = "tls", [STEP_AUTH] = "auth",
 	[STEP_MAIL] = "mail", [STEP_RCPT] = "rcpt", [STEP_DATA] = "data",
 	[STEP_END_OF_DATA] = "end-of-data",
 };

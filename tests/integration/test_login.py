@@ -269,6 +269,7 @@ def test_probe_shows_the_login_step(make_login_rig, relay):
                      r"mechanism \S+, as joe$", out, re.M), out
     assert "login: waiting 2 s before SMTP (login-delay 2 s, learnt none)" in out, out
     assert "STLS" in out
+    assert "not offered by the POP3 server: " in out, out
     assert "result: a message could be sent through route gw" in out
     password = rig.users["joe"]
     assert password not in out and password not in p.err
