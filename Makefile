@@ -90,7 +90,7 @@ $(FB)/obj/%.o: src/%.c $(wildcard src/*.h) | $(FB)/obj
 $(FB)/lib.a: $(FUZZ_LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(FB)/lib.a
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FB)/lib.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FB)/lib.a $(PKG_LIBS)
 
 $(FB)/obj:

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "login_parse.h"
+#include "fuzz_login_checks.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,62 +22,6 @@ static bool
 is_print(char c)
 {
 	return c > ' ' && c < 0x7f;
-}
-
-/* Would the framing rules accept the line? */
-static bool
-line_ok(const char *line, size_t len)
-{
-	return len < LOGIN_LINE_MAX && memchr(line, '\0', len) == NULL &&
-	    memchr(line, '\r', len) == NULL && memchr(line, '\n', len) == NULL;
-}
-
-/* Absent, or inside line[0..len]; when to_end, ending where the line ends. */
-static void
-check_span(struct login_span s, const char *line, size_t len, bool to_end)
-{
-	if (s.s == NULL) {
-		if (s.len != 0)
-			abort();
-		return;
-	}
-	if (s.s < line || s.len > len || s.s > line + len - s.len)
-		abort();
-	if (to_end && s.s + s.len != line + len)
-		abort();
-}
-
-/* Names of [A-Z0-9-_], 1..20 octets, one space apart, each once. */
-static void
-check_mechs(const char *mechs, size_t size)
-{
-	size_t len = strnlen(mechs, size);
-
-	if (len == size)
-		abort();
-	for (const char *p = mechs; *p != '\0';) {
-		size_t n = strcspn(p, " ");
-
-		if (n == 0 || n > LOGIN_MECH_LEN_MAX)
-			abort();
-		for (size_t i = 0; i < n; i++)
-			if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9') ||
-			    p[i] == '-' || p[i] == '_'))
-				abort();
-		for (const char *q = p + n; *q != '\0';) {
-			size_t m;
-
-			q++;
-			m = strcspn(q, " ");
-			if (m == n && memcmp(p, q, n) == 0)
-				abort();
-			q += m;
-		}
-		p += n;
-		if (*p == ' ' && p[1] == '\0')
-			abort();
-		p += *p == ' ';
-	}
 }
 
 static void
@@ -196,7 +140,7 @@ check_caps(const struct login_pop3_caps *c, enum login_pop3_multi last)
 {
 	size_t ilen = strnlen(c->implementation, sizeof c->implementation);
 
-	check_mechs(c->mechs, sizeof c->mechs);
+	check_mech_list(c->mechs, sizeof c->mechs, LOGIN_MECH_LEN_MAX);
 	if (ilen == sizeof c->implementation || c->nlines > LOGIN_LINES_MAX)
 		abort();
 	for (size_t i = 0; i < ilen; i++)

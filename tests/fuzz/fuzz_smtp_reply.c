@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_checks.h"
 #include "smtp_reply.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -93,7 +94,6 @@ check_caps(const struct smtp_reply *r)
 {
 	struct smtp_caps caps;
 	size_t len;
-	const char *p;
 
 	memset(&caps, 0x5a, sizeof caps);
 	smtp_caps_parse(r, &caps);
@@ -102,31 +102,7 @@ check_caps(const struct smtp_reply *r)
 		abort();
 	if ((r->bad || r->code / 100 != 2) && (len != 0 || caps.has_size || caps.pipelining))
 		abort();
-	/* names of [A-Z0-9-_], 1..20 octets, one space apart, each once */
-	for (p = caps.auth; *p != '\0';) {
-		size_t n = strcspn(p, " ");
-		const char *q;
-
-		if (n == 0 || n > SMTP_AUTH_MECH_LEN_MAX)
-			abort();
-		for (size_t i = 0; i < n; i++)
-			if (!((p[i] >= 'A' && p[i] <= 'Z') || is_digit(p[i]) || p[i] == '-' ||
-			    p[i] == '_'))
-				abort();
-		for (q = p + n; *q != '\0';) {
-			size_t m;
-
-			q++;
-			m = strcspn(q, " ");
-			if (m == n && memcmp(p, q, n) == 0)
-				abort();
-			q += m;
-		}
-		p += n;
-		if (*p == ' ' && p[1] == '\0')
-			abort();
-		p += *p == ' ';
-	}
+	check_mech_list(caps.auth, sizeof caps.auth, SMTP_AUTH_MECH_LEN_MAX);
 }
 
 int

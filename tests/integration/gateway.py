@@ -918,7 +918,46 @@ class Postfix:
 
 # --- the gateway ------------------------------------------------------------------
 
-class Gateway:
+class Rig:
+    """What the rigs (Gateway here, LoginRig in login_rig.py) share: a
+    Postfix and a Dovecot (either may be None), a Capture, a directory
+    (root, own_root, keep) and how they all stop."""
+
+    def begin_stop(self):
+        """SIGTERM to both masters, without waiting: Dovecot's master sleeps
+        a second on its way out, so rigs are best stopped together."""
+        for daemon in (self.postfix, self.dovecot):
+            if daemon is not None:
+                daemon.begin_stop()
+
+    def stop_more(self):
+        """Stop what a rig has beside the daemons and the capture."""
+
+    def stop(self):
+        """Stop everything by PID; returns a list of problems (empty: clean)."""
+        problems = []
+        self.begin_stop()
+        if self.postfix is not None and not self.postfix.stop():
+            problems.append("postfix did not stop on SIGTERM")
+        if self.dovecot is not None and not self.dovecot.stop():
+            problems.append("dovecot did not stop on SIGTERM")
+        self.stop_more()
+        self.capture.stop()
+        return problems
+
+    def remove(self):
+        if self.own_root and not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.remove()
+
+
+class Gateway(Rig):
     """Capture + Dovecot + Postfix, started together (see the module docstring).
 
     mechs       the SASL mechanisms Dovecot offers (str or list)
@@ -969,34 +1008,6 @@ class Gateway:
         self.start_seconds = time.monotonic() - t0
         return self
 
-    def begin_stop(self):
-        """SIGTERM to both masters, without waiting: Dovecot's master sleeps
-        a second on its way out, so gateways are best stopped together."""
-        for daemon in (self.postfix, self.dovecot):
-            if daemon is not None:
-                daemon.begin_stop()
-
-    def stop(self):
-        """Stop everything by PID; returns a list of problems (empty: clean)."""
-        problems = []
-        self.begin_stop()
-        if self.postfix is not None and not self.postfix.stop():
-            problems.append("postfix did not stop on SIGTERM")
-        if self.dovecot is not None and not self.dovecot.stop():
-            problems.append("dovecot did not stop on SIGTERM")
-        self.capture.stop()
-        return problems
-
-    def remove(self):
-        if self.own_root and not self.keep:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        self.remove()
 
     # ports and files -----------------------------------------------------------
 
@@ -1095,31 +1106,41 @@ class Gateway:
         return "\n".join(lines) + "\n"
 
 
+def started_rigs(cls, dump=None):
+    """The body of a factory fixture: yields make(**kw) -> cls(**kw).start();
+    after the test every rig made is stopped by PID (all begin to stop
+    first), its logs printed (its postfix and dovecot, then dump(rig)) and
+    its directory removed; a rig that would not stop fails the test."""
+    rigs = []
+
+    def make(**kw):
+        rig = cls(**kw)
+        rigs.append(rig)
+        return rig.start()
+
+    yield make
+    problems = []
+    for rig in rigs:
+        rig.begin_stop()
+    for rig in rigs:
+        problems += [f"{rig.root}: {p}" for p in rig.stop()]
+        if dump is not None:
+            dump(rig)
+        if rig.postfix is not None:
+            print(f"--- maillog of {rig.root}\n{rig.log()[-20000:]}")
+        if rig.dovecot is not None:
+            print(f"--- dovecot log of {rig.root}\n{rig.dovecot.log()[-5000:]}")
+        rig.remove()
+    if problems:
+        pytest.fail("; ".join(problems))
+
+
 @pytest.fixture
 def make_gateway():
     """Factory: make_gateway(mechs=..., users=..., tls_auth_only=..., main=...)
     -> a started Gateway; all stopped by PID after the test (a failure if one
     would not stop), their logs printed, their directories removed."""
-    gateways = []
-
-    def make(**kw):
-        gw = Gateway(**kw)
-        gateways.append(gw)
-        return gw.start()
-
-    yield make
-    problems = []
-    for gw in gateways:
-        gw.begin_stop()
-    for gw in gateways:
-        problems += [f"{gw.root}: {p}" for p in gw.stop()]
-        if gw.postfix is not None:
-            print(f"--- maillog of {gw.root}\n{gw.log()[-20000:]}")
-        if gw.dovecot is not None:
-            print(f"--- dovecot log of {gw.root}\n{gw.dovecot.log()[-5000:]}")
-        gw.remove()
-    if problems:
-        pytest.fail("; ".join(problems))
+    yield from started_rigs(Gateway)
 
 
 @pytest.fixture(scope="module")

@@ -15,49 +15,18 @@ command OK (LOGOUT with a BYE first), or as `replies` (verb -> "NO ...").
 Neither checks a password: what they record is the point.
 """
 
-import socket
-import threading
+from tcp_server import ThreadedServer
 
 
-class LinePeer:
-    """One thread per connection: greeting, then answer(line) per line."""
+class LinePeer(ThreadedServer):
+    """Greeting, then answer(line) per line received, on each connection."""
 
     greeting = ""
 
     def __init__(self, replies=None, host="127.0.0.1"):
+        super().__init__(host)
         self.replies = dict(replies or {})
         self.commands = []
-        self.sessions = 0
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, 0))
-        self._sock.listen(8)
-        self.host, self.port = self._sock.getsockname()
-        self._lock = threading.Lock()
-        self._threads = []
-        self._stopping = False
-
-    def start(self):
-        t = threading.Thread(target=self._accept, daemon=True)
-        t.start()
-        self._threads.append(t)
-        return self
-
-    def stop(self):
-        self._stopping = True
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._sock.close()
-        for t in self._threads:
-            t.join(timeout=5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def verbs(self):
         """The command verbs received (IMAP: without the tag)."""
@@ -72,22 +41,9 @@ class LinePeer:
         """(reply bytes, close after it)"""
         raise NotImplementedError
 
-    def _accept(self):
-        while not self._stopping:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.sessions += 1
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    def _serve(self, conn):
+    def serve(self, conn):
         conn.settimeout(10)
-        f = conn.makefile("rb")
-        try:
+        with conn.makefile("rb") as f:
             conn.sendall(self.greeting.encode() + b"\r\n")
             for raw in f:
                 line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
@@ -97,11 +53,6 @@ class LinePeer:
                 conn.sendall(reply)
                 if close:
                     break
-        except OSError:
-            pass
-        finally:
-            f.close()
-            conn.close()
 
 
 class Pop3Peer(LinePeer):

@@ -52,8 +52,6 @@ a time per rig, or reset() between scenarios.
 
 import os
 import re
-import shutil
-import socket
 import threading
 import time
 
@@ -61,7 +59,8 @@ import pytest
 
 from conftest import config_lines
 from gateway import Capture, Dovecot, Postfix, fingerprint, parse_login_line, public_tempdir
-from gateway import shared_ca
+from gateway import Rig, shared_ca, started_rigs
+from tcp_server import ThreadedServer
 
 POP_HOST = "127.0.0.2"          # where Dovecot listens (see the module docstring)
 SMTP_HOST = "127.0.0.1"         # where Postfix listens
@@ -250,105 +249,52 @@ class Decision:
                 f"{self.action}, t={self.time:.3f})")
 
 
-class PolicyServer:
+class PolicyServer(ThreadedServer):
     """A Postfix policy service (SMTPD_POLICY_README) on 127.0.0.1:port:
     attribute=value lines up to an empty line in, "action=...\\n\\n" out,
     several requests per connection.  decide(attrs) -> action text."""
 
+    name = "policy"
+
     def __init__(self, decide, host="127.0.0.1"):
+        super().__init__(host)
         self.decide = decide
         self.decisions = []
-        self._lock = threading.Lock()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, 0))
-        self._sock.listen(16)
-        self.host = host
-        self.port = self._sock.getsockname()[1]
-        self._conns = set()
-        self._threads = []
-        self._stopping = False
-        self._thread = None
 
     @property
     def address(self):
         return f"inet:{self.host}:{self.port}"
 
-    def start(self):
-        self._thread = threading.Thread(target=self._accept, name="policy", daemon=True)
-        self._thread.start()
-        return self
-
-    def _accept(self):
-        while not self._stopping:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            with self._lock:
-                if self._stopping:
-                    conn.close()
-                    return
-                self._conns.add(conn)
-            t = threading.Thread(target=self._serve, args=(conn,), name="policy-conn", daemon=True)
-            self._threads.append(t)
-            t.start()
-
-    def _serve(self, conn):
+    def serve(self, conn):
         buf = b""
         attrs = {}
-        try:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buf += data
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    line = line.decode(errors="replace").rstrip("\r")
-                    if line:
-                        k, _, v = line.partition("=")
-                        attrs[k] = v
-                        continue
-                    try:
-                        action = self.decide(attrs)
-                    except Exception as e:        # never leave Postfix waiting
-                        action = f"DEFER_IF_PERMIT policy service error: {e}"
-                    with self._lock:
-                        self.decisions.append(Decision(time.monotonic(), attrs, action))
-                    conn.sendall(f"action={action}\n\n".encode())
-                    attrs = {}
-        except OSError:
-            return
-        finally:
-            with self._lock:
-                self._conns.discard(conn)
-            conn.close()
-
-    def stop(self):
-        with self._lock:
-            self._stopping = True
-            conns = list(self._conns)
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._sock.close()
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in [self._thread] + self._threads:
-            if t is not None:
-                t.join(5)
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                line = line.decode(errors="replace").rstrip("\r")
+                if line:
+                    k, _, v = line.partition("=")
+                    attrs[k] = v
+                    continue
+                try:
+                    action = self.decide(attrs)
+                except Exception as e:        # never leave Postfix waiting
+                    action = f"DEFER_IF_PERMIT policy service error: {e}"
+                with self._lock:
+                    self.decisions.append(Decision(time.monotonic(), attrs, action))
+                conn.sendall(f"action={action}\n\n".encode())
+                attrs = {}
 
     def reset(self):
         with self._lock:
             self.decisions = []
 
 
-class LoginRig:
+class LoginRig(Rig):
     """Capture + Dovecot (POP3/IMAP) + Postfix (relaying by policy) + policy
     service + poprelayd, started together (see the module docstring).
 
@@ -422,37 +368,11 @@ class LoginRig:
             return "DUNNO"
         return "OK" if self.poprelayd.allowed(attrs.get("client_address")) else "DUNNO"
 
-    def begin_stop(self):
-        for daemon in (self.postfix, self.dovecot):
-            if daemon is not None:
-                daemon.begin_stop()
-
-    def stop(self):
-        """Stop everything by PID (and the threads); returns a list of
-        problems (empty: clean)."""
-        problems = []
-        self.begin_stop()
-        if self.postfix is not None and not self.postfix.stop():
-            problems.append("postfix did not stop on SIGTERM")
-        if self.dovecot is not None and not self.dovecot.stop():
-            problems.append("dovecot did not stop on SIGTERM")
+    def stop_more(self):
         if self.poprelayd is not None:
             self.poprelayd.stop()
         if self.policy is not None:
             self.policy.stop()
-        self.capture.stop()
-        return problems
-
-    def remove(self):
-        if self.own_root and not self.keep:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        self.remove()
 
     def reset(self, settle=0.1):
         """A new scenario on the same rig: poprelayd forgets its windows and
@@ -657,28 +577,11 @@ def make_login_rig():
     """Factory: make_login_rig(lag=3, valid=60, plaintext_auth=False, users=...,
     mechs=...) -> a started LoginRig; all stopped by PID after the test (a
     failure if one would not stop), their logs printed, directories removed."""
-    rigs = []
-
-    def make(**kw):
-        rig = LoginRig(**kw)
-        rigs.append(rig)
-        return rig.start()
-
-    yield make
-    problems = []
-    for rig in rigs:
-        rig.begin_stop()
-    for rig in rigs:
-        problems += [f"{rig.root}: {p}" for p in rig.stop()]
+    def dump(rig):
         if rig.poprelayd is not None:
             print(f"--- poprelayd events of {rig.root}\n{rig.events()}")
-        if rig.postfix is not None:
-            print(f"--- maillog of {rig.root}\n{rig.log()[-20000:]}")
-        if rig.dovecot is not None:
-            print(f"--- dovecot log of {rig.root}\n{rig.dovecot.log()[-5000:]}")
-        rig.remove()
-    if problems:
-        pytest.fail("; ".join(problems))
+
+    yield from started_rigs(LoginRig, dump)
 
 
 @pytest.fixture
