@@ -923,6 +923,48 @@ class Rig:
     Postfix and a Dovecot (either may be None), a Capture, a directory
     (root, own_root, keep) and how they all stop."""
 
+    def __init__(self, prefix, root, ca, users, keep):
+        self.root = root or public_tempdir(prefix)
+        self.own_root = root is None
+        self.keep = keep
+        self.ca = ca or shared_ca()
+        self.users = dict(users or {"joe": "secret"})
+        self.capture = Capture(self)
+        self.dovecot = None
+        self.postfix = None
+        self._secrets = 0
+        self.start_seconds = None
+
+    @property
+    def ca_file(self):
+        return self.ca.ca_file
+
+    @property
+    def cert_file(self):
+        """The certificate Postfix presents."""
+        return self.postfix.cert[0]
+
+    @property
+    def fingerprint(self):
+        """tls-fingerprint of cert_file."""
+        return fingerprint(self.cert_file)
+
+    def wait_for_message(self, rcpt=None, timeout=30.0, n=1):
+        return self.capture.wait_for(rcpt=rcpt, timeout=timeout, n=n)
+
+    def log(self):
+        """Postfix's maillog."""
+        return self.postfix.log()
+
+    def secret_file(self, password):
+        """A 0600 file holding password (no newline), for password-file."""
+        self._secrets += 1
+        path = os.path.join(self.root, f"secret-{self._secrets}")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password)
+        return path
+
     def begin_stop(self):
         """SIGTERM to both masters, without waiting: Dovecot's master sleeps
         a second on its way out, so rigs are best stopped together."""
@@ -973,21 +1015,12 @@ class Gateway(Rig):
 
     def __init__(self, root=None, mechs=DOVECOT_MECHS, users=None, tls_auth_only=False,
                  main=None, ca=None, cert=None, dovecot_settings=None, keep=False):
-        self.root = root or public_tempdir("mailredir-gw-")
-        self.own_root = root is None
-        self.keep = keep
-        self.ca = ca or shared_ca()
-        self.users = dict(users or {"joe": "secret"})
-        self.capture = Capture(self)
-        self.dovecot = None
-        self.postfix = None
+        super().__init__("mailredir-gw-", root, ca, users, keep)
         self._mechs = mechs
         self._tls_auth_only = tls_auth_only
         self._main = main
         self._cert = cert
         self._dovecot_settings = dovecot_settings
-        self._secrets = 0
-        self.start_seconds = None
 
     def start(self):
         t0 = time.monotonic()
@@ -1023,27 +1056,7 @@ class Gateway(Rig):
     def plain_port(self):
         return self.postfix.plain_port
 
-    @property
-    def ca_file(self):
-        return self.ca.ca_file
-
-    @property
-    def cert_file(self):
-        return self.postfix.cert[0]
-
-    @property
-    def fingerprint(self):
-        """tls-fingerprint of the gateway's certificate."""
-        return fingerprint(self.cert_file)
-
     # what happened --------------------------------------------------------------
-
-    def wait_for_message(self, rcpt=None, timeout=30.0, n=1):
-        return self.capture.wait_for(rcpt=rcpt, timeout=timeout, n=n)
-
-    def log(self):
-        """Postfix's maillog."""
-        return self.postfix.log()
 
     def sasl_method_for(self, what):
         """The sasl_method= Postfix logged for a CapturedMessage or a Postfix
@@ -1060,16 +1073,6 @@ class Gateway(Rig):
         return re.findall(r"SASL ([A-Z0-9-]+) authentication failed: (.*)$", self.log(), re.M)
 
     # mailredir configuration ------------------------------------------------------
-
-    def secret_file(self, password):
-        """A 0600 file holding password (no newline), for password-file."""
-        self._secrets += 1
-        path = os.path.join(self.root, f"secret-{self._secrets}")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(password)
-        os.chmod(path, 0o600)
-        return path
 
     def route(self, user="joe", password=None, port=None, tls=None, auth=None, name="gw",
               host="127.0.0.1", ca_file=True, **extra):

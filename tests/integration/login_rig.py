@@ -58,8 +58,7 @@ import time
 import pytest
 
 from conftest import config_lines
-from gateway import Capture, Dovecot, Postfix, fingerprint, parse_login_line, public_tempdir
-from gateway import Rig, shared_ca, started_rigs
+from gateway import Dovecot, Postfix, Rig, parse_login_line, started_rigs
 from tcp_server import ThreadedServer
 
 POP_HOST = "127.0.0.2"          # where Dovecot listens (see the module docstring)
@@ -317,15 +316,8 @@ class LoginRig(Rig):
     def __init__(self, root=None, users=None, mechs=LOGIN_MECHS, plaintext_auth=False, lag=3.0,
                  valid=60.0, protocols=LOGIN_PROTOCOLS, main=None, dovecot_settings=None,
                  ca=None, keep=False):
-        self.root = root or public_tempdir("mailredir-login-")
-        self.own_root = root is None
-        self.keep = keep
-        self.ca = ca or shared_ca()
+        super().__init__("mailredir-login-", root, ca, users, keep)
         self.cert = rig_cert(self.ca)
-        self.users = dict(users or {"joe": "secret"})
-        self.capture = Capture(self)
-        self.dovecot = None
-        self.postfix = None
         self.policy = None
         self.poprelayd = None
         self._mechs = mechs
@@ -333,8 +325,6 @@ class LoginRig(Rig):
         self._lag, self._valid, self._protocols = lag, valid, protocols
         self._main = main
         self._dovecot_settings = dovecot_settings
-        self._secrets = 0
-        self.start_seconds = None
 
     def start(self):
         t0 = time.monotonic()
@@ -424,17 +414,9 @@ class LoginRig(Rig):
         return f"{protocol}://{POP_HOST}:{self.login_port(protocol)}"
 
     @property
-    def ca_file(self):
-        return self.ca.ca_file
-
-    @property
     def cert_file(self):
         """The certificate both Dovecot and Postfix present."""
         return self.cert[0]
-
-    @property
-    def fingerprint(self):
-        return fingerprint(self.cert_file)
 
     # what happened --------------------------------------------------------------
 
@@ -503,26 +485,10 @@ class LoginRig(Rig):
         return re.findall(r"NOQUEUE: reject: RCPT from [^:]*\]: (\d{3}) (\d\.\d+\.\d+) "
                           r"(<[^>]*>: Relay access denied)", self.postfix.log())
 
-    def wait_for_message(self, rcpt=None, timeout=30.0, n=1):
-        return self.capture.wait_for(rcpt=rcpt, timeout=timeout, n=n)
-
-    def log(self):
-        """Postfix's maillog."""
-        return self.postfix.log()
-
     def dovecot_log(self):
         return self.dovecot.log()
 
     # mailredir configuration ------------------------------------------------------
-
-    def secret_file(self, password):
-        """A 0600 file holding password (no newline)."""
-        self._secrets += 1
-        path = os.path.join(self.root, f"secret-{self._secrets}")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(password)
-        return path
 
     def route_keys(self, protocol="pop3", smtp="plain", name="gw", user="joe", password=None,
                    login_user=None, login_password=None, login_delay=None, login_valid=None,
