@@ -956,6 +956,52 @@ class Rig:
         """Postfix's maillog."""
         return self.postfix.log()
 
+    @property
+    def submission_port(self):
+        return self.postfix.submission_port      # STARTTLS offered
+
+    @property
+    def smtps_port(self):
+        return self.postfix.smtps_port           # implicit TLS
+
+    @property
+    def plain_port(self):
+        return self.postfix.plain_port           # no TLS
+
+    def route(self, user="joe", password=None, port=None, tls=None, auth=None, name="gw",
+              host="127.0.0.1", ca_file=True, **extra):
+        """The "[route NAME]" section for mailredir.conf (PRODUCT.md §3).
+
+        port     default: the STARTTLS port; "smtps"/"plain"/"submission" or a number
+        tls      default: "tls" on the smtps port, "none" on the plain port,
+                 else "starttls"; False leaves the key out
+        user     None: no credentials; password default: users[user]
+                 (written to a 0600 password-file)
+        auth     "auto", "SCRAM-SHA-256 PLAIN", ... (None: key left out)
+        ca_file  True: the test CA; a path; None/False: key left out
+        extra    more keys, '_' becomes '-' (None leaves one out):
+                 tls_verify="no", tls_fingerprint=gw.fingerprint, reply_timeout="5s"
+        """
+        named = {"submission": self.submission_port, "smtps": self.smtps_port,
+                 "plain": self.plain_port}
+        port = named.get(port, port) if port is not None else self.submission_port
+        if tls is None:
+            tls = {self.smtps_port: "tls", self.plain_port: "none"}.get(port, "starttls")
+        lines = [f"[route {name}]", f"smarthost = {host}:{port}"]
+        if tls:
+            lines.append(f"tls = {tls}")
+        if ca_file:
+            lines.append(f"tls-ca-file = {self.ca_file if ca_file is True else ca_file}")
+        if user is not None:
+            if password is None:
+                password = self.users[user]
+            lines.append(f"user = {user}")
+            lines.append(f"password-file = {self.secret_file(password)}")
+        if auth:
+            lines.append(f"auth = {auth}")
+        lines += config_lines(extra)
+        return "\n".join(lines) + "\n"
+
     def secret_file(self, password):
         """A 0600 file holding password (no newline), for password-file."""
         self._secrets += 1
@@ -1042,20 +1088,6 @@ class Gateway(Rig):
         return self
 
 
-    # ports and files -----------------------------------------------------------
-
-    @property
-    def submission_port(self):
-        return self.postfix.submission_port
-
-    @property
-    def smtps_port(self):
-        return self.postfix.smtps_port
-
-    @property
-    def plain_port(self):
-        return self.postfix.plain_port
-
     # what happened --------------------------------------------------------------
 
     def sasl_method_for(self, what):
@@ -1071,43 +1103,6 @@ class Gateway(Rig):
     def auth_failures(self):
         """[(mechanism, text)] of Postfix's "SASL X authentication failed"."""
         return re.findall(r"SASL ([A-Z0-9-]+) authentication failed: (.*)$", self.log(), re.M)
-
-    # mailredir configuration ------------------------------------------------------
-
-    def route(self, user="joe", password=None, port=None, tls=None, auth=None, name="gw",
-              host="127.0.0.1", ca_file=True, **extra):
-        """The "[route NAME]" section for mailredir.conf (PRODUCT.md §3).
-
-        port     default: the STARTTLS port; "smtps"/"plain"/"submission" or a number
-        tls      default: "tls" on the smtps port, "none" on the plain port,
-                 else "starttls"; False leaves the key out
-        user     None: no credentials; password default: users[user]
-                 (written to a 0600 password-file)
-        auth     "auto", "SCRAM-SHA-256 PLAIN", ... (None: key left out)
-        ca_file  True: the test CA; a path; None/False: key left out
-        extra    more keys, '_' becomes '-' (None leaves one out):
-                 tls_verify="no", tls_fingerprint=gw.fingerprint, reply_timeout="5s"
-        """
-        named = {"submission": self.submission_port, "smtps": self.smtps_port,
-                 "plain": self.plain_port}
-        port = named.get(port, port) if port is not None else self.submission_port
-        if tls is None:
-            tls = {self.smtps_port: "tls", self.plain_port: "none"}.get(port, "starttls")
-        lines = [f"[route {name}]", f"smarthost = {host}:{port}"]
-        if tls:
-            lines.append(f"tls = {tls}")
-        if ca_file:
-            lines.append(f"tls-ca-file = {self.ca_file if ca_file is True else ca_file}")
-        if user is not None:
-            if password is None:
-                password = self.users[user]
-            lines.append(f"user = {user}")
-            lines.append(f"password-file = {self.secret_file(password)}")
-        if auth:
-            lines.append(f"auth = {auth}")
-        lines += config_lines(extra)
-        return "\n".join(lines) + "\n"
-
 
 def started_rigs(cls, dump=None):
     """The body of a factory fixture: yields make(**kw) -> cls(**kw).start();

@@ -57,7 +57,6 @@ import time
 
 import pytest
 
-from conftest import config_lines
 from gateway import Dovecot, Postfix, Rig, parse_login_line, started_rigs
 from tcp_server import ThreadedServer
 
@@ -401,9 +400,6 @@ class LoginRig(Rig):
     pop3s_port = property(lambda self: self.dovecot.ports["pop3s"])
     imap_port = property(lambda self: self.dovecot.ports["imap"])
     imaps_port = property(lambda self: self.dovecot.ports["imaps"])
-    submission_port = property(lambda self: self.postfix.submission_port)   # STARTTLS offered
-    smtps_port = property(lambda self: self.postfix.smtps_port)             # implicit TLS
-    plain_port = property(lambda self: self.postfix.plain_port)             # no TLS
 
     def login_port(self, protocol):
         """The Dovecot port of "pop3", "pop3s", "imap" or "imaps"."""
@@ -510,32 +506,13 @@ class LoginRig(Rig):
         extra           more keys, '_' becomes '-' (None leaves one out), e.g.
                         allow_plaintext_auth="yes", tls_fingerprint=rig.fingerprint
         """
-        named = {"plain": self.plain_port, "submission": self.submission_port,
-                 "smtps": self.smtps_port}
-        port = named.get(smtp, smtp)
-        if tls is None:
-            tls = {self.plain_port: "none", self.smtps_port: "tls"}.get(port, "starttls")
-        lines = [f"[route {name}]", f"smarthost = {SMTP_HOST}:{port}"]
-        if tls:
-            lines.append(f"tls = {tls}")
-        if ca_file:
-            lines.append(f"tls-ca-file = {self.ca_file if ca_file is True else ca_file}")
-        if user is not None:
-            lines.append(f"user = {user}")
-            lines.append("password-file = " + self.secret_file(
-                self.users[user] if password is None else password))
-        if protocol:
-            lines.append(f"login-before-smtp = {self.login_url(protocol)}")
-        if login_user is not None:
-            lines.append(f"login-user = {login_user}")
-        if login_password is not None:
-            lines.append(f"login-password-file = {self.secret_file(login_password)}")
-        for key, value in (("login-delay", login_delay), ("login-valid", login_valid),
-                           ("login-tls", login_tls)):
-            if value is not None:
-                lines.append(f"{key} = {value}")
-        lines += config_lines(extra)
-        return "\n".join(lines) + "\n"
+        keys = dict(login_before_smtp=self.login_url(protocol) if protocol else None,
+                    login_user=login_user,
+                    login_password_file=(None if login_password is None
+                                         else self.secret_file(login_password)),
+                    login_delay=login_delay, login_valid=login_valid, login_tls=login_tls)
+        return self.route(user=user, password=password, port=smtp, tls=tls, name=name,
+                          host=SMTP_HOST, ca_file=ca_file, **keys, **extra)
 
 
 @pytest.fixture
