@@ -935,6 +935,22 @@ class Rig:
         self._secrets = 0
         self.start_seconds = None
 
+    def start_parts(self):
+        raise NotImplementedError
+
+    def start(self):
+        """Start the capture, then start_parts(); all is stopped again when
+        one part fails."""
+        t0 = time.monotonic()
+        try:
+            self.capture.start()
+            self.start_parts()
+        except BaseException:
+            self.stop()
+            raise
+        self.start_seconds = time.monotonic() - t0
+        return self
+
     @property
     def ca_file(self):
         return self.ca.ca_file
@@ -1068,25 +1084,17 @@ class Gateway(Rig):
         self._cert = cert
         self._dovecot_settings = dovecot_settings
 
-    def start(self):
-        t0 = time.monotonic()
-        try:
-            self.capture.start()
-            self.postfix = Postfix(os.path.join(self.root, "postfix"), self.ca, self.capture.port,
-                                   main=self._main, tls_auth_only=self._tls_auth_only,
-                                   cert=self._cert)
-            self.postfix.write()
-            self.dovecot = Dovecot(os.path.join(self.root, "dovecot"), users=self.users,
-                                   mechs=self._mechs, auth_socket=self.postfix.auth_socket,
-                                   settings=self._dovecot_settings)
-            self.dovecot.start()
-            self.postfix.start()
-        except BaseException:
-            self.stop()
-            raise
-        self.start_seconds = time.monotonic() - t0
-        return self
-
+    def start_parts(self):
+        """Start the daemons (the capture runs already)."""
+        self.postfix = Postfix(os.path.join(self.root, "postfix"), self.ca, self.capture.port,
+                               main=self._main, tls_auth_only=self._tls_auth_only,
+                               cert=self._cert)
+        self.postfix.write()
+        self.dovecot = Dovecot(os.path.join(self.root, "dovecot"), users=self.users,
+                               mechs=self._mechs, auth_socket=self.postfix.auth_socket,
+                               settings=self._dovecot_settings)
+        self.dovecot.start()
+        self.postfix.start()
 
     # what happened --------------------------------------------------------------
 

@@ -325,32 +325,25 @@ class LoginRig(Rig):
         self._main = main
         self._dovecot_settings = dovecot_settings
 
-    def start(self):
-        t0 = time.monotonic()
-        try:
-            self.capture.start()
-            self.dovecot = Dovecot(os.path.join(self.root, "dovecot"), users=self.users,
-                                   mechs=self._mechs, protocols=("pop3", "imap"), ca=self.ca,
-                                   cert=self.cert, listen=POP_HOST,
-                                   plaintext_auth=self._plaintext_auth,
-                                   listeners={"pop3": 0, "pop3s": 0, "imap": 0, "imaps": 0},
-                                   settings=self._dovecot_settings)
-            self.poprelayd = Poprelayd(self.dovecot.log_file, lag=self._lag, valid=self._valid,
-                                       protocols=self._protocols)
-            self.policy = PolicyServer(self._decide).start()
-            self.postfix = Postfix(os.path.join(self.root, "postfix"), self.ca, self.capture.port,
-                                   main=self._main, cert=self.cert, sasl=False,
-                                   relay_restrictions=(f"check_policy_service {self.policy.address},"
-                                                       " reject_unauth_destination"))
-            self.postfix.write()
-            self.dovecot.start()
-            self.poprelayd.start()
-            self.postfix.start()
-        except BaseException:
-            self.stop()
-            raise
-        self.start_seconds = time.monotonic() - t0
-        return self
+    def start_parts(self):
+        """Start the daemons (the capture runs already)."""
+        self.dovecot = Dovecot(os.path.join(self.root, "dovecot"), users=self.users,
+                               mechs=self._mechs, protocols=("pop3", "imap"), ca=self.ca,
+                               cert=self.cert, listen=POP_HOST,
+                               plaintext_auth=self._plaintext_auth,
+                               listeners={"pop3": 0, "pop3s": 0, "imap": 0, "imaps": 0},
+                               settings=self._dovecot_settings)
+        self.poprelayd = Poprelayd(self.dovecot.log_file, lag=self._lag, valid=self._valid,
+                                   protocols=self._protocols)
+        self.policy = PolicyServer(self._decide).start()
+        relaying = f"check_policy_service {self.policy.address}, reject_unauth_destination"
+        self.postfix = Postfix(os.path.join(self.root, "postfix"), self.ca, self.capture.port,
+                               main=self._main, cert=self.cert, sasl=False,
+                               relay_restrictions=relaying)
+        self.postfix.write()
+        self.dovecot.start()
+        self.poprelayd.start()
+        self.postfix.start()
 
     def _decide(self, attrs):
         if attrs.get("request") != "smtpd_access_policy":
