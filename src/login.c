@@ -242,6 +242,16 @@ pop3_auth_next(void *ctx, char *b64, size_t size, enum auth_step *step,
 	}
 }
 
+/* rc of the command that logs in; on success `how` is what the log and probe
+ * name (a SASL mechanism, APOP, USER, LOGIN). */
+static int
+logged_in(struct login *l, int rc, const char *how)
+{
+	if (rc == 0)
+		strlcopy(l->res->mech, how, sizeof l->res->mech);
+	return rc;
+}
+
 /* SASL when the server offers a mechanism we may use: 0 logged in, 1 none
  * usable (try the next way), -1 refused or broken (res->reply says). */
 static int
@@ -257,10 +267,8 @@ sasl(struct login *l, const char *offered, const struct auth_proto *proto,
 	memset(&ar, 0, sizeof ar);
 	rc = auth_client_run(&l->account, cred, offered, netio_tls(l->conn), proto, &ar, l->trace,
 	    &err);
-	if (rc == 0) {
-		strlcopy(l->res->mech, ar.mech, sizeof l->res->mech);
-		return 0;
-	}
+	if (rc == 0)
+		return logged_in(l, 0, ar.mech);
 	if (rc == -1)
 		return fail(l, "%s", err.msg);
 	if (rc == 1 && ar.reply.code == 0)
@@ -293,9 +301,7 @@ pop3_apop(struct login *l, const char *timestamp, const struct auth_credentials 
 	rc = pop3_command(l, line, "APOP ********");
 	OPENSSL_cleanse(line, sizeof line);
 	OPENSSL_cleanse(hex, sizeof hex);
-	if (rc == 0)
-		strlcopy(l->res->mech, "APOP", sizeof l->res->mech);
-	return rc;
+	return logged_in(l, rc, "APOP");
 }
 
 static int
@@ -313,9 +319,7 @@ pop3_user_pass(struct login *l, const struct auth_credentials *cred)
 	snprintf(line, sizeof line, "PASS %s", cred->password);
 	rc = pop3_command(l, line, "PASS ********");
 	OPENSSL_cleanse(line, sizeof line);
-	if (rc == 0)
-		strlcopy(l->res->mech, "USER", sizeof l->res->mech);
-	return rc;
+	return logged_in(l, rc, "USER");
 }
 
 /* The strongest way the server and the route allow. */
@@ -510,9 +514,7 @@ imap_login(struct login *l, const struct auth_credentials *cred)
 	}
 	OPENSSL_cleanse(pass, sizeof pass);
 	OPENSSL_cleanse(cmd, sizeof cmd);
-	if (rc == 0)
-		strlcopy(l->res->mech, "LOGIN", sizeof l->res->mech);
-	return rc;
+	return logged_in(l, rc, "LOGIN");
 }
 
 /* CAPABILITY unless the last answer carried the list. */
