@@ -18,6 +18,9 @@
 #include "util.h"
 
 #define LOGIN_INITIAL_MAX 1000       /* an AUTH/AUTHENTICATE line with its response */
+/* RFC 5034 §4: an AUTH command with its initial response is at most 255
+ * octets with CRLF: "AUTH " + a 20-octet mechanism + " " + response + CRLF. */
+#define POP3_INITIAL_MAX (255 - 5 - 20 - 1 - 2)
 
 struct login {
 	const struct route *route;     /* the route: gateway, TLS, timeouts */
@@ -198,7 +201,7 @@ login_auth_respond(void *ctx, const char *b64, struct err *err)
 	return 0;
 }
 
-/* A challenge payload into b64, or the final answer into reply. */
+/* A challenge's payload (base64) into b64 for auth_client. */
 static int
 challenge(struct login *l, const char *s, size_t n, char *b64, size_t size, struct err *err)
 {
@@ -330,7 +333,7 @@ pop3_authenticate(struct login *l, const struct login_pop3_caps *caps, const cha
 	struct auth_proto proto = {
 		.ctx = l, .service = "pop", .hostname = l->route->login.host,
 		.peer = "the POP3 server",
-		.initial_response = true, .initial_max = LOGIN_INITIAL_MAX - 64,
+		.initial_response = true, .initial_max = POP3_INITIAL_MAX,
 		.start = pop3_auth_start, .respond = login_auth_respond, .next = pop3_auth_next,
 	};
 	int rc = sasl(l, caps->mechs, &proto, cred);

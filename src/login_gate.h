@@ -19,7 +19,7 @@
  * retry's new login: login-valid is ignored and wait_ms is the wait.
  * *login_at gets the monotonic time (now_ms) the login ended (or 0 when
  * login-valid skipped it).  0, or -1 with *o: deferred, route-level, with
- * the login server's words ("login-before-smtp pop3s://...: ..."). */
+ * the login server's words ("login-before-smtp pop3s://HOST:PORT failed: ..."). */
 int login_gate_pass(const struct config *, const struct route *r, const struct netio_trace *,
     bool again, uint64_t wait_ms, struct smtp_outcome *o, uint64_t *login_at);
 
