@@ -284,3 +284,20 @@ def test_probe_stops_at_a_failed_login(make_login_rig, relay):
     assert re.search(r"^login: FAILED: .*AUTHENTICATIONFAILED", p.out, re.M), p.out
     assert "EHLO" not in p.out, p.out
     assert "Wrong-pass-7" not in p.out + p.err
+
+
+def test_a_login_account_of_its_own_with_a_password_command(make_login_rig, relay):
+    """login-user and login-password-command instead of the route's account."""
+    rig = make_login_rig(lag=1, users={"joe": "Smtp-pass-1", "popper": "Pop-only-3x"})
+    secret = rig.secret_file("Pop-only-3x")
+    relay.extra = rig.route_keys("pop3s", login_user="popper", login_delay="2s",
+                                 login_password_command=f"/bin/cat {secret}", **KEYS)
+    relay.start()
+    r = rcpt()
+    qid, _ = relay.submit(rcpts=(r,))
+    rig.wait_for_message(rcpt=r, timeout=30)
+    assert wait_delivery(relay, qid, r, "sent")["attempts"] == "1"
+    assert [e.user for e in rig.logins_seen("pop3")] == ["popper"]
+    assert rig.dovecot_logins("pop3", user="joe") == []
+    assert relay.log_matches(r"route gw: POP3 login to \S+ as popper: ok")
+    assert_no_secret("the log", relay.log_text(), "popper", "Pop-only-3x")
