@@ -962,7 +962,11 @@ clear_login_url(const struct key *k, void *obj, const struct place *at)
 static int
 set_login_url(struct value *v, const char *text)
 {
-	static const struct { const char *scheme; enum login_proto proto; uint16_t port; } schemes[] = {
+	static const struct {
+		const char *scheme;
+		enum login_proto proto;
+		uint16_t port;                 /* the default */
+	} schemes[] = {
 		{ "pop3://", LOGIN_POP3, 110 }, { "pop3s://", LOGIN_POP3S, 995 },
 		{ "imap://", LOGIN_IMAP, 143 }, { "imaps://", LOGIN_IMAPS, 993 },
 	};
