@@ -301,3 +301,20 @@ def test_a_login_account_of_its_own_with_a_password_command(make_login_rig, rela
     assert rig.dovecot_logins("pop3", user="joe") == []
     assert relay.log_matches(r"route gw: POP3 login to \S+ as popper: ok")
     assert_no_secret("the log", relay.log_text(), "popper", "Pop-only-3x")
+
+
+def test_a_login_url_that_points_at_an_smtp_server_defers_with_a_clear_reason(
+        make_fault_peer, relay, tmp_path):
+    """A common slip: pop3:// at the gateway's own port.  The greeting is
+    not POP3; nothing of the account is sent."""
+    gateway = make_fault_peer()
+    with Pop3Peer(greeting="220 smtp.isp.example ESMTP") as pop:
+        relay.extra = pop3_route(pop, gateway, login_tls="none", allow_plaintext_auth="yes",
+                                 password_file=secret_file(tmp_path, "pw-2"))
+        relay.start(retry="1h")
+        r = rcpt()
+        qid, _ = relay.submit(rcpts=(r,))
+        d = wait_delivery(relay, qid, r, "deferred")
+        assert "is not a POP3 server" in d["reply"], d
+        assert pop.commands == [], pop.commands
+        assert gateway.sessions == []
