@@ -21,14 +21,20 @@ def rcpt():
     return f"l-{new_token()[:8]}@ext.example"
 
 
+def deferred_at_first_attempt(relay):
+    """Start the relay (next retry in an hour), send one message and wait
+    for its first attempt to defer it: (qid, rcpt, the delivery log line)."""
+    relay.start(retry="1h")
+    r = rcpt()
+    qid, _ = relay.submit(rcpts=(r,))
+    return qid, r, wait_delivery(relay, qid, r, "deferred")
+
+
 def test_without_login_before_smtp_the_gateway_refuses_and_the_message_waits(make_login_rig,
                                                                             relay):
     rig = make_login_rig(lag=1)
     relay.extra = rig.route_keys(None, user=None, **KEYS)
-    relay.start(retry="1h")
-    r = rcpt()
-    qid, _ = relay.submit(rcpts=(r,))
-    d = wait_delivery(relay, qid, r, "deferred")
+    qid, r, d = deferred_at_first_attempt(relay)
     assert "Relay access denied" in d["reply"], d
     assert relay.messages()[qid]["state"] == "deferred"
     assert rig.relay_refusals()
@@ -96,10 +102,7 @@ def test_user_pass_on_cleartext_only_with_the_opt_in(make_fault_peer, relay, tmp
     with Pop3Peer(capa=["USER", "UIDL"]) as pop:
         relay.extra = pop3_route(pop, gateway, login_tls="none",
                                  password_file=secret_file(tmp_path, password))
-        relay.start(retry="1h")
-        r = rcpt()
-        qid, _ = relay.submit(rcpts=(r,))
-        d = wait_delivery(relay, qid, r, "deferred")
+        qid, r, d = deferred_at_first_attempt(relay)
         assert "allow-plaintext-auth = yes" in d["reply"], d
         assert d["relay"] == "none"
         assert pop.verbs() == ["CAPA"], pop.commands
@@ -128,10 +131,7 @@ def test_imap_login_command_on_cleartext_only_with_the_opt_in(make_fault_peer, r
         url = f"imap://{imap.host}:{imap.port}"
         relay.extra = peer_route(gateway, name="gw", user="joe", login_before_smtp=url,
                                  login_tls="none", password_file=secret_file(tmp_path, password))
-        relay.start(retry="1h")
-        r = rcpt()
-        qid, _ = relay.submit(rcpts=(r,))
-        d = wait_delivery(relay, qid, r, "deferred")
+        qid, r, d = deferred_at_first_attempt(relay)
         assert "allow-plaintext-auth = yes" in d["reply"], d
         assert imap.commands == [], imap.commands
         assert gateway.sessions == []
@@ -157,10 +157,7 @@ def test_imap_logindisabled_without_a_usable_mechanism_defers(make_fault_peer, r
                                  login_before_smtp=f"imap://{imap.host}:{imap.port}",
                                  login_tls="none", allow_plaintext_auth="yes",
                                  password_file=secret_file(tmp_path, "pw-1"))
-        relay.start(retry="1h")
-        r = rcpt()
-        qid, _ = relay.submit(rcpts=(r,))
-        d = wait_delivery(relay, qid, r, "deferred")
+        qid, r, d = deferred_at_first_attempt(relay)
         assert "LOGINDISABLED" in d["reply"], d
         assert imap.commands == [], imap.commands
         assert gateway.sessions == []
@@ -171,10 +168,7 @@ def test_login_tls_required_refuses_a_server_without_stls(make_fault_peer, relay
     with Pop3Peer(capa=["USER"]) as pop:
         relay.extra = pop3_route(pop, gateway, allow_plaintext_auth="yes",
                                  password_file=secret_file(tmp_path, "Clear-pass-4kq"))
-        relay.start(retry="1h")
-        r = rcpt()
-        qid, _ = relay.submit(rcpts=(r,))
-        d = wait_delivery(relay, qid, r, "deferred")
+        qid, r, d = deferred_at_first_attempt(relay)
         assert "offers no STLS" in d["reply"] and "login-tls = none" in d["reply"], d
         assert pop.verbs() == ["CAPA"], pop.commands
         assert gateway.sessions == []
@@ -187,10 +181,7 @@ def test_a_login_server_that_is_down_defers_and_the_gateway_is_not_contacted(
     relay.extra = peer_route(gateway, name="gw", user="joe",
                              password_file=secret_file(tmp_path, "x-pass"),
                              login_before_smtp=f"pop3s://127.0.0.1:{port}")
-    relay.start(retry="1h")
-    r = rcpt()
-    qid, _ = relay.submit(rcpts=(r,))
-    d = wait_delivery(relay, qid, r, "deferred")
+    qid, r, d = deferred_at_first_attempt(relay)
     assert d["reply"].startswith(f"login-before-smtp pop3s://127.0.0.1:{port} failed: "), d
     assert "refused" in d["reply"].lower(), d
     assert gateway.sessions == []
@@ -201,10 +192,7 @@ def test_a_wrong_pop_password_defers_with_the_reason_and_never_contacts_the_gate
         make_login_rig, relay):
     rig = make_login_rig(lag=1)
     relay.extra = rig.route_keys("pop3s", login_password="wrong-one", **KEYS)
-    relay.start(retry="1h")
-    r = rcpt()
-    qid, _ = relay.submit(rcpts=(r,))
-    d = wait_delivery(relay, qid, r, "deferred")
+    qid, r, d = deferred_at_first_attempt(relay)
     assert d["reply"].startswith("login-before-smtp pop3s://127.0.0.2:"), d
     assert "-ERR" in d["reply"] or "refused" in d["reply"], d
     assert d["relay"] == "none"
@@ -311,10 +299,7 @@ def test_a_login_url_that_points_at_an_smtp_server_defers_with_a_clear_reason(
     with Pop3Peer(greeting="220 smtp.isp.example ESMTP") as pop:
         relay.extra = pop3_route(pop, gateway, login_tls="none", allow_plaintext_auth="yes",
                                  password_file=secret_file(tmp_path, "pw-2"))
-        relay.start(retry="1h")
-        r = rcpt()
-        qid, _ = relay.submit(rcpts=(r,))
-        d = wait_delivery(relay, qid, r, "deferred")
+        qid, r, d = deferred_at_first_attempt(relay)
         assert "is not a POP3 server" in d["reply"], d
         assert pop.commands == [], pop.commands
         assert gateway.sessions == []
