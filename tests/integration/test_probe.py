@@ -41,7 +41,9 @@ def probe(relay, *args):
 
 
 def last_disconnect(gw, mark):
-    lines = [l for l in gw.log()[mark:].splitlines() if "disconnect from" in l]
+    """The last session that said EHLO: the rig's own port checks (connect,
+    close) may be logged late, after the mark."""
+    lines = [l for l in gw.log()[mark:].splitlines() if "disconnect from" in l and " ehlo=" in l]
     return lines[-1] if lines else ""
 
 
